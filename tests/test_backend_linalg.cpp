@@ -1,0 +1,320 @@
+// Batched dense linear algebra on every backend, against independent truths
+// (naive loops, matrices with analytically known spectra) and against the cpu
+// backend (parity).
+#include "testing.hpp"
+
+#include <Eigen/Dense>
+
+using namespace specx;
+using backend::make_batch;
+using backend::matrix_batch;
+using backend::op;
+
+namespace {
+
+/// A = Q diag(lam) Qᵀ with Q = I − 2 u uᵀ/(uᵀu), a Householder reflection: the
+/// spectrum is known exactly and Q is orthogonal by construction.
+template <class T>
+std::vector<T> spd_with_spectrum(int n, const std::vector<double>& lam, std::mt19937_64& rng,
+                                 std::vector<double>* q_out = nullptr) {
+  std::normal_distribution<double> g;
+  std::vector<double> u(n);
+  double uu = 0;
+  for (auto& x : u) uu += (x = g(rng)) * x;
+  std::vector<double> q(n * n);
+  for (int j = 0; j < n; ++j)
+    for (int i = 0; i < n; ++i) q[i + j * n] = (i == j) - 2 * u[i] * u[j] / uu;
+  std::vector<T> a(n * n);
+  for (int j = 0; j < n; ++j)
+    for (int i = 0; i < n; ++i) {
+      double s = 0;
+      for (int k = 0; k < n; ++k) s += q[i + k * n] * lam[k] * q[j + k * n];
+      a[i + j * n] = T(s);
+    }
+  if (q_out) *q_out = q;
+  return a;
+}
+
+std::vector<double> spectrum(int n, double cond) {
+  std::vector<double> lam(n);
+  for (int k = 0; k < n; ++k) lam[k] = n == 1 ? 1.0 : std::pow(cond, -double(k) / (n - 1));
+  std::sort(lam.begin(), lam.end());
+  return lam;
+}
+
+template <class B, class T>
+std::vector<T> run_on(B be, const std::vector<T>& h, auto&& fn) {
+  auto d = backend::to_backend(be, std::span<const T>(h));
+  fn(backend::raw(be, d));
+  return backend::to_host(be, d);
+}
+
+}  // namespace
+
+TEST_CASE_TEMPLATE("gemm matches naive products for all transposes", B, SPECX_TEST_BACKENDS) {
+  B be;
+  std::mt19937_64 rng(1);
+  std::normal_distribution<double> g;
+  const int m = 7, n = 5, k = 9, nb = 11;
+  for (op ta : {op::none, op::transpose})
+    for (op tb : {op::none, op::transpose}) {
+      const int ar = ta == op::none ? m : k, ac = ta == op::none ? k : m;
+      const int br = tb == op::none ? k : n, bc = tb == op::none ? n : k;
+      std::vector<double> a(ar * ac * nb), b(br * bc * nb), c(m * n * nb);
+      for (auto& x : a) x = g(rng);
+      for (auto& x : b) x = g(rng);
+      for (auto& x : c) x = g(rng);
+      auto da = backend::to_backend(be, std::span<const double>(a));
+      auto db = backend::to_backend(be, std::span<const double>(b));
+      auto dc = backend::to_backend(be, std::span<const double>(c));
+      backend::gemm(be, ta, tb, 1.5, matrix_batch<const double>(make_batch(backend::raw(be, da), ar, ac, nb)),
+                    matrix_batch<const double>(make_batch(backend::raw(be, db), br, bc, nb)), -0.5,
+                    make_batch(backend::raw(be, dc), m, n, nb));
+      auto got = backend::to_host(be, dc);
+      std::vector<double> want(c.size());
+      for (int q = 0; q < nb; ++q)
+        for (int j = 0; j < n; ++j)
+          for (int i = 0; i < m; ++i) {
+            double s = 0;
+            for (int l = 0; l < k; ++l) {
+              const double av = ta == op::none ? a[q * ar * ac + i + l * ar] : a[q * ar * ac + l + i * ar];
+              const double bv = tb == op::none ? b[q * br * bc + l + j * br] : b[q * br * bc + j + l * br];
+              s += av * bv;
+            }
+            want[q * m * n + i + j * m] = 1.5 * s - 0.5 * c[q * m * n + i + j * m];
+          }
+      // k = 9 terms of O(1): rounding differences ≲ 1e-15; 1e-13 leaves margin.
+      CHECK(test::max_rel_diff(got, want) < 1e-13);
+    }
+}
+
+TEST_CASE_TEMPLATE("syrk forms AᵀA with both triangles", B, SPECX_TEST_BACKENDS) {
+  B be;
+  std::mt19937_64 rng(2);
+  std::normal_distribution<double> g;
+  const int rows = 40, n = 13, nb = 6;
+  std::vector<double> a(rows * n * nb), c(n * n * nb, std::nan(""));
+  for (auto& x : a) x = g(rng);
+  auto da = backend::to_backend(be, std::span<const double>(a));
+  auto dc = backend::to_backend(be, std::span<const double>(c));
+  // beta = 0: C must not be read (it holds NaN).
+  backend::syrk(be, 2.0, matrix_batch<const double>(make_batch(backend::raw(be, da), rows, n, nb)), 0.0,
+                make_batch(backend::raw(be, dc), n, n, nb));
+  auto got = backend::to_host(be, dc);
+  std::vector<double> want(c.size());
+  for (int q = 0; q < nb; ++q)
+    for (int j = 0; j < n; ++j)
+      for (int i = 0; i < n; ++i) {
+        double s = 0;
+        for (int l = 0; l < rows; ++l) s += a[q * rows * n + l + i * rows] * a[q * rows * n + l + j * rows];
+        want[q * n * n + i + j * n] = 2 * s;
+      }
+  CHECK(test::max_rel_diff(got, want) < 1e-13);
+}
+
+TEST_CASE_TEMPLATE("cholesky factor and solve recover a known solution", B, SPECX_TEST_BACKENDS) {
+  B be;
+  std::mt19937_64 rng(3);
+  std::normal_distribution<double> g;
+  for (int n : {1, 4, 33, 90}) {
+    const int nb = 5, nrhs = 3;
+    std::vector<double> a, x_true(n * nrhs * nb), rhs(n * nrhs * nb);
+    for (int q = 0; q < nb; ++q) {
+      auto aq = spd_with_spectrum<double>(n, spectrum(n, 1e4), rng);
+      a.insert(a.end(), aq.begin(), aq.end());
+    }
+    for (auto& x : x_true) x = g(rng);
+    for (int q = 0; q < nb; ++q)
+      for (int r = 0; r < nrhs; ++r)
+        for (int i = 0; i < n; ++i) {
+          double s = 0;
+          for (int k = 0; k < n; ++k) s += a[q * n * n + i + k * n] * x_true[q * n * nrhs + k + r * n];
+          rhs[q * n * nrhs + i + r * n] = s;
+        }
+    auto da = backend::to_backend(be, std::span<const double>(a));
+    auto dx = backend::to_backend(be, std::span<const double>(rhs));
+    auto info = backend::make_vector<int>(be, nb, -7);
+    auto L = make_batch(backend::raw(be, da), n, n, nb);
+    backend::cholesky(be, L, backend::raw(be, info));
+    backend::cholesky_solve(be, matrix_batch<const double>(L), make_batch(backend::raw(be, dx), n, nrhs, nb));
+    auto hinfo = backend::to_host(be, info);
+    CHECK(std::all_of(hinfo.begin(), hinfo.end(), [](int v) { return v == 0; }));
+    // Condition number 1e4: forward error ≲ cond · eps ≈ 2e-12; allow 1e-10.
+    CHECK(test::max_rel_diff(backend::to_host(be, dx), x_true) < 1e-10);
+    // L Lᵀ = A and L is lower triangular.
+    auto l = backend::to_host(be, da);
+    double err = 0, upper = 0;
+    for (int q = 0; q < nb; ++q)
+      for (int j = 0; j < n; ++j)
+        for (int i = 0; i < n; ++i) {
+          double s = 0;
+          for (int k = 0; k < n; ++k) s += l[q * n * n + i + k * n] * l[q * n * n + j + k * n];
+          err = std::max(err, std::abs(s - a[q * n * n + i + j * n]));
+          if (i < j) upper = std::max(upper, std::abs(l[q * n * n + i + j * n]));
+        }
+    CHECK(err < 1e-13);  // entries of A are ≤ 1: backward error ~ n·eps
+    CHECK(upper == 0.0);
+  }
+}
+
+TEST_CASE_TEMPLATE("cholesky flags matrices that are not positive definite", B, SPECX_TEST_BACKENDS) {
+  B be;
+  const int n = 3;
+  // batch: SPD, indefinite, NaN-holding
+  std::vector<double> a = {4, 1, 0, 1, 3, 0, 0, 0, 2,  //
+                           1, 2, 0, 2, 1, 0, 0, 0, 1,  //
+                           1, 0, 0, 0, std::nan(""), 0, 0, 0, 1};
+  auto da = backend::to_backend(be, std::span<const double>(a));
+  auto info = backend::make_vector<int>(be, 3, -7);
+  backend::cholesky(be, make_batch(backend::raw(be, da), n, n, 3), backend::raw(be, info));
+  auto h = backend::to_host(be, info);
+  CHECK(h[0] == 0);
+  CHECK(h[1] != 0);
+  CHECK(h[2] != 0);
+}
+
+TEST_CASE_TEMPLATE("eigh recovers a known spectrum and orthonormal vectors", B, SPECX_TEST_BACKENDS) {
+  B be;
+  std::mt19937_64 rng(4);
+  for (int n : {1, 2, 17, 72}) {
+    const int nb = 4;
+    std::vector<double> a, lam_all;
+    for (int q = 0; q < nb; ++q) {
+      auto lam = spectrum(n, 1e6);
+      for (auto& l : lam) l *= (q + 1);
+      auto aq = spd_with_spectrum<double>(n, lam, rng);
+      a.insert(a.end(), aq.begin(), aq.end());
+      lam_all.insert(lam_all.end(), lam.begin(), lam.end());
+    }
+    auto da = backend::to_backend(be, std::span<const double>(a));
+    auto dw = backend::make_vector<double>(be, n * nb);
+    auto info = backend::make_vector<int>(be, nb, -7);
+    backend::eigh(be, make_batch(backend::raw(be, da), n, n, nb), backend::raw(be, dw), backend::raw(be, info));
+    auto w = backend::to_host(be, dw);
+    auto v = backend::to_host(be, da);
+    auto hinfo = backend::to_host(be, info);
+    CHECK(std::all_of(hinfo.begin(), hinfo.end(), [](int x) { return x == 0; }));
+    // Symmetric eigenvalues are perfectly conditioned: |Δλ| ≤ ‖ΔA‖ ≈ n·eps·λ_max.
+    double werr = 0, lmax = 0;
+    for (std::size_t i = 0; i < w.size(); ++i) {
+      werr = std::max(werr, std::abs(w[i] - lam_all[i]));
+      lmax = std::max(lmax, lam_all[i]);
+    }
+    CHECK(werr < 1e-13 * lmax);
+    // A v = λ v and VᵀV = I.
+    double res = 0, orth = 0;
+    for (int q = 0; q < nb; ++q)
+      for (int k = 0; k < n; ++k) {
+        for (int i = 0; i < n; ++i) {
+          double s = 0;
+          for (int j = 0; j < n; ++j) s += a[q * n * n + i + j * n] * v[q * n * n + j + k * n];
+          res = std::max(res, std::abs(s - w[q * n + k] * v[q * n * n + i + k * n]));
+        }
+        for (int k2 = 0; k2 < n; ++k2) {
+          double s = 0;
+          for (int i = 0; i < n; ++i) s += v[q * n * n + i + k * n] * v[q * n * n + i + k2 * n];
+          orth = std::max(orth, std::abs(s - (k == k2)));
+        }
+      }
+    CHECK(res < 1e-12 * lmax);
+    CHECK(orth < 1e-12);
+  }
+}
+
+TEST_CASE_TEMPLATE("inv_sqrt: X A X = I, and singular directions are dropped and counted", B,
+                   SPECX_TEST_BACKENDS) {
+  B be;
+  std::mt19937_64 rng(5);
+  const int n = 40, nb = 3;
+  std::vector<double> a, q0;
+  for (int q = 0; q < nb; ++q) {
+    auto lam = spectrum(n, 1e3);
+    if (q == 2) lam[0] = lam[1] = 0.0;  // rank-deficient member: two null directions
+    std::sort(lam.begin(), lam.end());
+    auto aq = spd_with_spectrum<double>(n, lam, rng, q == 0 ? &q0 : nullptr);
+    a.insert(a.end(), aq.begin(), aq.end());
+  }
+  auto da = backend::to_backend(be, std::span<const double>(a));
+  auto dx = backend::make_vector<double>(be, a.size());
+  auto info = backend::make_vector<int>(be, nb, -7);
+  backend::inv_sqrt(be, matrix_batch<const double>(make_batch(backend::raw(be, da), n, n, nb)),
+                    make_batch(backend::raw(be, dx), n, n, nb), backend::raw(be, info), 1e-12);
+  auto x = backend::to_host(be, dx);
+  auto hinfo = backend::to_host(be, info);
+  CHECK(hinfo[0] == 0);
+  CHECK(hinfo[1] == 0);
+  CHECK(hinfo[2] == 2);
+  Eigen::Map<const Eigen::MatrixXd> A0(a.data(), n, n), X0(x.data(), n, n);
+  // cond 1e3: X A X = I to ~cond·n·eps ≈ 1e-11.
+  CHECK((X0 * A0 * X0 - Eigen::MatrixXd::Identity(n, n)).cwiseAbs().maxCoeff() < 1e-10);
+  // X is symmetric positive definite: the principal root.
+  CHECK((X0 - X0.transpose()).cwiseAbs().maxCoeff() < 1e-12 * X0.cwiseAbs().maxCoeff());
+  Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> es(X0);
+  CHECK(es.eigenvalues().minCoeff() > 0);
+  // The rank-deficient member: X A X is the projector on the range (rank n − 2).
+  Eigen::Map<const Eigen::MatrixXd> A2(a.data() + 2 * n * n, n, n), X2(x.data() + 2 * n * n, n, n);
+  Eigen::MatrixXd P = X2 * A2 * X2;
+  CHECK(std::abs(P.trace() - (n - 2)) < 1e-9);
+  CHECK((P * P - P).cwiseAbs().maxCoeff() < 1e-9);
+  CHECK(std::all_of(x.begin(), x.end(), [](double v) { return std::isfinite(v); }));
+}
+
+TEST_CASE_TEMPLATE("parity with the cpu backend on random inputs (1e-12 relative)", B, SPECX_TEST_BACKENDS) {
+  B be;
+  backend::cpu cpu;
+  std::mt19937_64 rng(6);
+  const int n = 50, nb = 7;
+  std::vector<double> a;
+  for (int q = 0; q < nb; ++q) {
+    auto aq = spd_with_spectrum<double>(n, spectrum(n, 1e2), rng);
+    a.insert(a.end(), aq.begin(), aq.end());
+  }
+  auto chol = [&](auto b) {
+    auto d = backend::to_backend(b, std::span<const double>(a));
+    auto info = backend::make_vector<int>(b, nb);
+    backend::cholesky(b, make_batch(backend::raw(b, d), n, n, nb), backend::raw(b, info));
+    return backend::to_host(b, d);
+  };
+  CHECK(test::max_rel_diff(chol(be), chol(cpu)) < 1e-12);
+  auto isq = [&](auto b) {
+    auto d = backend::to_backend(b, std::span<const double>(a));
+    auto o = backend::make_vector<double>(b, a.size());
+    auto info = backend::make_vector<int>(b, nb);
+    backend::inv_sqrt(b, matrix_batch<const double>(make_batch(backend::raw(b, d), n, n, nb)),
+                      make_batch(backend::raw(b, o), n, n, nb), backend::raw(b, info), 0.0);
+    return backend::to_host(b, o);
+  };
+  CHECK(test::max_rel_diff(isq(be), isq(cpu)) < 1e-12);
+  auto eig = [&](auto b) {
+    auto d = backend::to_backend(b, std::span<const double>(a));
+    auto w = backend::make_vector<double>(b, n * nb);
+    auto info = backend::make_vector<int>(b, nb);
+    backend::eigh(b, make_batch(backend::raw(b, d), n, n, nb), backend::raw(b, w), backend::raw(b, info));
+    auto hv = backend::to_host(b, d);
+    auto hw = backend::to_host(b, w);
+    hv.insert(hv.end(), hw.begin(), hw.end());
+    return hv;
+  };
+  // Distinct eigenvalues + the shared sign convention make vectors comparable.
+  CHECK(test::max_rel_diff(eig(be), eig(cpu)) < 1e-10);
+}
+
+TEST_CASE_TEMPLATE("float instantiations work (single precision tolerances)", B, SPECX_TEST_BACKENDS) {
+  B be;
+  std::mt19937_64 rng(7);
+  const int n = 20, nb = 3;
+  std::vector<float> a;
+  for (int q = 0; q < nb; ++q) {
+    auto aq = spd_with_spectrum<float>(n, spectrum(n, 10), rng);
+    a.insert(a.end(), aq.begin(), aq.end());
+  }
+  auto da = backend::to_backend(be, std::span<const float>(a));
+  auto dx = backend::make_vector<float>(be, a.size());
+  auto info = backend::make_vector<int>(be, nb);
+  backend::inv_sqrt(be, matrix_batch<const float>(make_batch(backend::raw(be, da), n, n, nb)),
+                    make_batch(backend::raw(be, dx), n, n, nb), backend::raw(be, info), 0.0f);
+  auto x = backend::to_host(be, dx);
+  Eigen::Map<const Eigen::MatrixXf> A0(a.data(), n, n), X0(x.data(), n, n);
+  // cond 10, n = 20, eps_f = 1.2e-7: residual ≲ 1e-5.
+  CHECK((X0 * A0 * X0 - Eigen::MatrixXf::Identity(n, n)).cwiseAbs().maxCoeff() < 1e-4f);
+}
