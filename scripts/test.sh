@@ -1,17 +1,18 @@
 #!/usr/bin/env bash
 # Build and run the whole test suite: every host backend (cpu, thrust-omp), and
 # the CUDA tests where nvcc exists (compiled always, run only with a GPU: they
-# report SKIP otherwise). With SPECX_SANITIZE=1, also the suite under
-# -Db_sanitize=address,undefined in ./build-asan.
+# report SKIP otherwise); then the host suite again under
+# -Db_sanitize=address,undefined in ./build-asan (SPECX_SANITIZE=0 skips that).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/build.sh
 status=0
 meson test -C "${SPECX_BUILD_DIR:-build}" --print-errorlogs --num-processes 2 || status=$?
-if [[ "${SPECX_SANITIZE:-0}" == 1 ]]; then
+if [[ "${SPECX_SANITIZE:-1}" == 1 ]]; then
   SPECX_BUILD_DIR=build-asan SPECX_MESON_ARGS="-Db_sanitize=address,undefined -Db_lundef=false -Dcuda=disabled -Dbenchmarks=disabled -Dexamples=false" \
     bash scripts/build.sh
-  ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+  UBSAN_OPTIONS=halt_on_error=1:abort_on_error=1:print_stacktrace=1:suppressions=$PWD/tests/ubsan.supp \
     meson test -C build-asan --print-errorlogs --num-processes 2 || status=$?
 fi
 exit $status

@@ -95,7 +95,7 @@ typename thrust<S>::template vector<T> make_vector(thrust<S>, std::size_t n, T v
 template <class T, class S>
 typename thrust<S>::template vector<T> to_backend(thrust<S>, std::span<const T> host) {
   typename thrust<S>::template vector<T> v(host.size());
-  ::thrust::copy(host.begin(), host.end(), v.begin());
+  if (!host.empty()) ::thrust::copy(host.begin(), host.end(), v.begin());
   return v;
 }
 
@@ -103,7 +103,7 @@ typename thrust<S>::template vector<T> to_backend(thrust<S>, std::span<const T> 
 template <class S, class V>
 auto to_host(thrust<S>, const V& v) {
   std::vector<typename V::value_type> h(v.size());
-  ::thrust::copy(v.begin(), v.end(), h.begin());
+  if (!h.empty()) ::thrust::copy(v.begin(), v.end(), h.begin());
   return h;
 }
 
