@@ -20,7 +20,10 @@ std::vector<T> spd_with_spectrum(int n, const std::vector<double>& lam, std::mt1
   std::normal_distribution<double> g;
   std::vector<double> u(n);
   double uu = 0;
-  for (auto& x : u) uu += (x = g(rng)) * x;
+  for (auto& x : u) {
+    x = g(rng);
+    uu += x * x;
+  }
   std::vector<double> q(n * n);
   for (int j = 0; j < n; ++j)
     for (int i = 0; i < n; ++i) q[i + j * n] = (i == j) - 2 * u[i] * u[j] / uu;
