@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstddef>
+#include <type_traits>
 
 #include "../config.hpp"
 
@@ -25,7 +26,11 @@ struct matrix_batch {
     return data[static_cast<std::ptrdiff_t>(b) * stride + i + static_cast<std::ptrdiff_t>(j) * ld];
   }
   /// The same batch, read-only.
-  SPECX_HOST_DEVICE operator matrix_batch<const T>() const { return {data, rows, cols, ld, stride, count}; }
+  template <class U = T>
+    requires(!std::is_const_v<U>)
+  SPECX_HOST_DEVICE operator matrix_batch<const U>() const {
+    return {data, rows, cols, ld, stride, count};
+  }
 };
 
 /// A densely packed batch: ld = rows, stride = rows * cols.
