@@ -2,10 +2,13 @@
 // this file only parses the command line (CLI11), routes the library's log hook
 // to spdlog and prints results (fmt).
 //
-//   specx demo                 summarise the bundled real DESI PSF and coadd files
+//   specx demo                 the main job: bundled real files, then a simulated r0 exposure
+//   specx simulate             simulate one camera exposure (raw, preproc, truth files)
 //   specx info FILE...         summarise DESI PSF / spectra / coadd / template files
 #include <algorithm>
+#include <chrono>
 #include <cmath>
+#include <map>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -15,10 +18,13 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <specx/backend.hpp>
 #include <specx/core.hpp>
 #include <specx/error.hpp>
 #include <specx/io.hpp>
 #include <specx/log.hpp>
+#include <specx/psf.hpp>
+#include <specx/sim.hpp>
 
 namespace {
 
@@ -120,6 +126,93 @@ void summarise(const std::string& path) {
   }
 }
 
+/// Wall-clock timer for the per-step table.
+struct stopwatch {
+  std::chrono::steady_clock::time_point t0 = std::chrono::steady_clock::now();
+  double seconds() const {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  }
+};
+
+/// Run `fn(backend)` with the backend named on the command line.
+template <class F>
+void with_backend(const std::string& name, F&& fn) {
+  if (name == "cpu") return fn(specx::backend::cpu{});
+#if SPECX_HAS_THRUST
+  if (name == "thrust-omp") return fn(specx::backend::thrust_omp{});
+#endif
+  throw specx::invalid_argument("unknown or unavailable backend '" + name + "' (cpu, thrust-omp)");
+}
+
+struct simulate_options {
+  std::string psf_file;
+  std::string data_dir;
+  std::string camera = "r0";
+  std::string backend = "cpu";
+  std::string out_dir;  // empty: do not write files
+  int nfiber = 500;
+  double exptime = 1000;
+  double airmass = 1.2;
+  std::uint64_t seed = 1;
+};
+
+/// Simulate one exposure through the real PSF and print what went in.
+void run_simulate(const simulate_options& o) {
+  with_backend(o.backend, [&](auto be) {
+    using B = decltype(be);
+    stopwatch total;
+    spdlog::info("[1/3] reading PSF {}", o.psf_file);
+    const auto file = specx::io::read_psf(o.psf_file);
+    specx::psf::gauss_hermite_psf<double, B> psf(file, be);
+
+    specx::sim::exposure_config cfg;
+    cfg.camera = o.camera;
+    cfg.exptime_s = o.exptime;
+    cfg.airmass = o.airmass;
+    cfg.seed = o.seed;
+    cfg.data_dir = o.data_dir;
+    for (int f = 0; f < std::min(o.nfiber, psf.nfiber()); ++f) cfg.fibers.push_back(f);
+
+    spdlog::info("[2/3] simulating {} fibers of {} on {} ({} s, airmass {}, seed {}) ...", cfg.fibers.size(),
+                 o.camera, B::name, o.exptime, o.airmass, o.seed);
+    stopwatch t_sim;
+    const auto inputs = specx::sim::load_inputs(o.data_dir);
+    const auto exp = specx::sim::simulate_exposure(be, psf, cfg, inputs);
+    const double sim_s = t_sim.seconds();
+
+    std::map<std::string, int> classes;
+    std::map<std::string, double> electrons;
+    const auto& tr = exp.truth;
+    for (std::size_t i = 0; i < tr.fibers.size(); ++i) {
+      classes[tr.fibers[i].spectype]++;
+      double e = 0;
+      for (std::size_t j = 0; j < tr.wave.size(); ++j) e += tr.object_electrons(i, j) + tr.sky_electrons(i, j);
+      electrons[tr.fibers[i].spectype] += e;
+    }
+    std::size_t cosmic_px = 0;
+    for (auto m : tr.mask) cosmic_px += (m & 16) != 0;  // ccdmask COSMIC bit
+    double image_sum = 0;
+    for (auto v : exp.ccd.image) image_sum += v;
+
+    fmt::print("\nSimulated exposure: camera {}, {} fibers, {} samples of {:.2f} A ({:.1f}-{:.1f} A)\n", o.camera,
+               tr.fibers.size(), tr.wave.size(), cfg.sample_step, tr.wave(0), tr.wave(tr.wave.size() - 1));
+    fmt::print("  {:<10}{:>8}{:>22}\n", "class", "fibers", "electrons per fiber");
+    for (const auto& [k, n] : classes) fmt::print("  {:<10}{:>8}{:>22.3g}\n", k, n, electrons[k] / n);
+    fmt::print("  CCD {} x {} px (raw {} x {}), {:.4g} electrons, {} cosmic rays ({} px masked)\n",
+               exp.ccd.image.shape()[1], exp.ccd.image.shape()[0], exp.ccd.raw.shape()[1], exp.ccd.raw.shape()[0],
+               image_sum, tr.cosmics.size(), cosmic_px);
+    fmt::print("  simulation {:.2f} s on {}\n", sim_s, B::name);
+    if (!o.out_dir.empty()) {
+      spdlog::info("[3/3] writing raw, preproc and truth files to {}", o.out_dir);
+      fs::create_directories(o.out_dir);
+      specx::sim::write_exposure(o.out_dir, exp);
+    } else {
+      spdlog::info("[3/3] no --out given: files not written");
+    }
+    spdlog::info("done in {:.1f} s", total.seconds());
+  });
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -131,6 +224,21 @@ int main(int argc, char** argv) {
   std::string data_dir = SPECX_DATA_DIR;
   auto* demo = app.add_subcommand("demo", "Run the main job on the bundled data and print a summary");
   demo->add_option("--data-dir", data_dir, "Folder holding psf/ and spectra/")->capture_default_str();
+
+  simulate_options sim;
+  sim.data_dir = data_dir;
+  sim.psf_file = data_dir + "/psf/psf-r0-00067784.fits";
+  auto* simulate = app.add_subcommand("simulate", "Simulate one camera exposure through a real DESI PSF");
+  simulate->add_option("--psf", sim.psf_file, "PSF file")->capture_default_str();
+  simulate->add_option("--data-dir", sim.data_dir, "Folder with templates, sky, extinction, ...")->capture_default_str();
+  simulate->add_option("--camera", sim.camera, "Camera (b/r/z + spectrograph)")->capture_default_str();
+  simulate->add_option("--fibers", sim.nfiber, "Number of fibers (from 0)")->capture_default_str();
+  simulate->add_option("--exptime", sim.exptime, "Exposure time (s)")->capture_default_str();
+  simulate->add_option("--airmass", sim.airmass, "Airmass")->capture_default_str();
+  simulate->add_option("--seed", sim.seed, "Random seed (the exposure is a function of it)")->capture_default_str();
+  simulate->add_option("--backend", sim.backend, "cpu or thrust-omp")->capture_default_str();
+  simulate->add_option("--out", sim.out_dir, "Write raw/preproc/truth FITS files to this folder");
+  demo->add_option("--backend", sim.backend, "cpu or thrust-omp")->capture_default_str();
 
   std::vector<std::string> files;
   auto* info = app.add_subcommand("info", "Summarise DESI PSF, spectra/coadd or redrock template files");
@@ -145,6 +253,11 @@ int main(int argc, char** argv) {
       spdlog::info("specx {} demo: reading the bundled real DESI files in {}", SPECX_VERSION_STRING, data_dir);
       summarise(data_dir + "/psf/psf-r0-00067784.fits");
       summarise(data_dir + "/spectra/coadd-sv3-dark-26065.fits");
+      sim.data_dir = data_dir;
+      sim.psf_file = data_dir + "/psf/psf-r0-00067784.fits";
+      run_simulate(sim);
+    } else if (*simulate) {
+      run_simulate(sim);
     } else if (*info) {
       for (const auto& f : files) summarise(f);
     }
