@@ -28,6 +28,7 @@
 #include "concept.hpp"
 #include "detail/gauss_hermite_kernel.hpp"
 #include "detail/math.hpp"
+#include "detail/model_base.hpp"
 #include "traces.hpp"
 
 namespace specx::psf {
@@ -149,8 +150,19 @@ struct gauss_hermite_view {
 /// The owning Gauss–Hermite PSF model on backend B with value type T (float or
 /// double). Coefficients live in B's memory (and a host copy for host queries).
 template <class T, backend::Backend B = backend::cpu>
-class gauss_hermite_psf {
+class gauss_hermite_psf : public detail::model_base<gauss_hermite_psf<T, B>, T, B> {
+  using base = detail::model_base<gauss_hermite_psf<T, B>, T, B>;
+  friend base;
+  using base::geo_;
+  using base::wmax_;
+  using base::wmin_;
+
  public:
+  static constexpr const char* model_name = "specx::psf::gauss_hermite_psf";
+  using base::check;
+  using base::nfiber;
+  using base::npix_x;
+  using base::npix_y;
   using value_type = T;
   using backend_type = B;
   using view_type = gauss_hermite_view<T>;
@@ -177,9 +189,6 @@ class gauss_hermite_psf {
                      {hy_.data(), static_cast<int>(geo_.ytrace().ncoef), ydom()});
   }
 
-  int nfiber() const { return geo_.nfiber(); }
-  int npix_x() const { return geo_.npix_x(); }
-  int npix_y() const { return geo_.npix_y(); }
   int hsizex() const { return hsizex_; }
   int hsizey() const { return hsizey_; }
   int ghdegx() const { return ghdegx_; }
@@ -187,23 +196,7 @@ class gauss_hermite_psf {
   int stamp_nx() const { return 2 * hsizex_ + 1; }
   int stamp_ny() const { return 2 * hsizey_ + 1; }
 
-  /// The wavelength domain where the model is defined (traces ∩ parameters).
-  T wavemin(int f) const { geo_.check_fiber(f, "specx::psf::gauss_hermite_psf::wavemin"); return wmin_; }
-  T wavemax(int f) const { geo_.check_fiber(f, "specx::psf::gauss_hermite_psf::wavemax"); return wmax_; }
 
-  /// Trace centroid (host; checks fiber and wavelength).
-  point<T> xy(int f, T lambda) const {
-    check(f, lambda, "specx::psf::gauss_hermite_psf::xy");
-    return host_view().xy(f, lambda);
-  }
-  /// λ at which fiber f's trace crosses row y: the exact root of y_f(λ) = y.
-  T wavelength_at_y(int f, T y) const { return T(geo_.wavelength_at_y(f, double(y))); }
-  /// Fiber f's on-CCD wavelengths [λ(y = −½), λ(y = NPIX_Y − ½)], clipped to the
-  /// trace domain (NaN if the trace never crosses the CCD).
-  std::pair<T, T> wavelength_range(int f) const {
-    auto r = geo_.wavelength_range(f);
-    return {T(r.first), T(r.second)};
-  }
   /// Any parameter of the model (GHSIGX, GH-2-0, TAILAMP, ...) at (f, λ), on the host.
   T param(const std::string& name, int f, T lambda) const {
     check(f, lambda, "specx::psf::gauss_hermite_psf::param");
@@ -214,23 +207,7 @@ class gauss_hermite_psf {
     return par[static_cast<std::size_t>(k)];
   }
 
-  /// Throws invalid_argument if f is not a fiber of the model or λ lies outside
-  /// its domain.
-  void check(int f, T lambda, const char* fn) const {
-    geo_.check_fiber(f, fn);
-    if (!(lambda >= wmin_ && lambda <= wmax_))
-      throw invalid_argument(std::string(fn) + ": wavelength " + std::to_string(double(lambda)) +
-                             " is outside the PSF domain [" + std::to_string(double(wmin_)) + ", " +
-                             std::to_string(double(wmax_)) + "] (fiber " + std::to_string(f) + ")");
-  }
 
-  /// Host stamp evaluation (checked): fills out[stamp_ny()·stamp_nx()].
-  stamp_corner stamp(int f, T lambda, std::span<T> out) const {
-    check(f, lambda, "specx::psf::gauss_hermite_psf::stamp");
-    if (out.size() < static_cast<std::size_t>(stamp_nx() * stamp_ny()))
-      throw invalid_argument("specx::psf::gauss_hermite_psf::stamp: output span too small");
-    return host_view().stamp(f, lambda, out.data());
-  }
 
   /// Converts a PSF file's contents into the host description.
   template <class D>
@@ -366,11 +343,9 @@ class gauss_hermite_psf {
     if (!(wmax_ > wmin_)) fail("the traces' and the parameters' wavelength domains do not overlap");
   }
 
-  detail::trace_geometry<T, B> geo_;
   int hsizex_ = 0, hsizey_ = 0, ghdegx_ = 0, ghdegy_ = 0, nparam_ = 0, npcoef_ = 0;
   bool has_tail_ = false;
   double pwmin_ = 0, pwmax_ = 0;
-  T wmin_ = T(0), wmax_ = T(0);
   std::vector<T> hcoeff_, hx_, hy_;
   backend::vector_t<B, T> coeff_;
 };

@@ -26,6 +26,7 @@
 #include "../io/fwd.hpp"
 #include "concept.hpp"
 #include "detail/math.hpp"
+#include "detail/model_base.hpp"
 #include "traces.hpp"
 
 namespace specx::psf {
@@ -93,8 +94,19 @@ struct gaussian_view {
 
 /// The owning Gaussian PSF model on backend B with value type T.
 template <class T, backend::Backend B = backend::cpu>
-class gaussian_psf {
+class gaussian_psf : public detail::model_base<gaussian_psf<T, B>, T, B> {
+  using base = detail::model_base<gaussian_psf<T, B>, T, B>;
+  friend base;
+  using base::geo_;
+  using base::wmax_;
+  using base::wmin_;
+
  public:
+  static constexpr const char* model_name = "specx::psf::gaussian_psf";
+  using base::check;
+  using base::nfiber;
+  using base::npix_x;
+  using base::npix_y;
   using value_type = T;
   using backend_type = B;
   using view_type = gaussian_view<T>;
@@ -135,39 +147,12 @@ class gaussian_psf {
     return make_view(host(hx_, p_.xtrace), host(hy_, p_.ytrace), host(hsx_, p_.sigma_x), host(hsy_, p_.sigma_y));
   }
 
-  int nfiber() const { return geo_.nfiber(); }
-  int npix_x() const { return geo_.npix_x(); }
-  int npix_y() const { return geo_.npix_y(); }
   int stamp_nx() const { return 2 * p_.hsizex + 1; }
   int stamp_ny() const { return 2 * p_.hsizey + 1; }
-  T wavemin(int f) const { geo_.check_fiber(f, "specx::psf::gaussian_psf::wavemin"); return wmin_; }
-  T wavemax(int f) const { geo_.check_fiber(f, "specx::psf::gaussian_psf::wavemax"); return wmax_; }
-  point<T> xy(int f, T lambda) const {
-    check(f, lambda, "specx::psf::gaussian_psf::xy");
-    return host_view().xy(f, lambda);
-  }
   /// (σx, σy) in pixels at (f, λ).
   point<T> sigma(int f, T lambda) const {
     check(f, lambda, "specx::psf::gaussian_psf::sigma");
     return host_view().sigma(f, lambda);
-  }
-  T wavelength_at_y(int f, T y) const { return T(geo_.wavelength_at_y(f, double(y))); }
-  std::pair<T, T> wavelength_range(int f) const {
-    auto r = geo_.wavelength_range(f);
-    return {T(r.first), T(r.second)};
-  }
-  void check(int f, T lambda, const char* fn) const {
-    geo_.check_fiber(f, fn);
-    if (!(lambda >= wmin_ && lambda <= wmax_))
-      throw invalid_argument(std::string(fn) + ": wavelength " + std::to_string(double(lambda)) +
-                             " is outside the PSF domain [" + std::to_string(double(wmin_)) + ", " +
-                             std::to_string(double(wmax_)) + "] (fiber " + std::to_string(f) + ")");
-  }
-  stamp_corner stamp(int f, T lambda, std::span<T> out) const {
-    check(f, lambda, "specx::psf::gaussian_psf::stamp");
-    if (out.size() < static_cast<std::size_t>(stamp_nx() * stamp_ny()))
-      throw invalid_argument("specx::psf::gaussian_psf::stamp: output span too small");
-    return host_view().stamp(f, lambda, out.data());
   }
   const gaussian_params& params() const { return p_; }
 
@@ -255,10 +240,8 @@ class gaussian_psf {
   }
 
   gaussian_params p_;
-  detail::trace_geometry<T, B> geo_;
   std::vector<T> hx_, hy_, hsx_, hsy_;
   backend::vector_t<B, T> sx_dev_, sy_dev_;
-  T wmin_ = T(0), wmax_ = T(0);
 };
 
 }  // namespace specx::psf
