@@ -1,0 +1,106 @@
+// Redshift benchmarks: the full zfind (scan + refinement) of the 24 reference
+// targets (tests/data/reference/redrock-sim24.fits, b+r+z) with the 11 default
+// templates and redrock's grids, per backend; and the coarse scan of one template.
+// Counters: s/target (wall, all threads), µs per (target, template, z) and the
+// GFLOP/s of the scan kernel (2·npix·nbasis·(ndiag + (nbasis+3)/2) flops per fit).
+// Results are validated against redrock's best fits outside the timed region.
+#include <benchmark/benchmark.h>
+
+#include <cstdio>
+#include <string>
+
+#include "bench_common.hpp"
+
+#include <specx/redshift.hpp>
+#include <specx/redshift/io.hpp>
+
+using namespace specx;
+using namespace specx::redshift;
+
+namespace {
+const std::string data_dir = SPECX_DATA_DIR;
+const std::string ref_file = data_dir + "/../tests/data/reference/redrock-sim24.fits";
+
+const std::vector<rr_template>& templates() {
+  static const auto t = [] {
+    std::vector<rr_template> v;
+    for (const auto& f : default_template_files(data_dir + "/templates")) v.push_back(load_template(f));
+    return v;
+  }();
+  return t;
+}
+const target_batch& targets() {
+  static const auto tb = [] {
+    auto t = targets_from_spectra(io::read_spectra(ref_file));
+    prepare(t);
+    return t;
+  }();
+  return tb;
+}
+double fit_flops(const rr_template& t, const target_batch& tb) {
+  const double nb = static_cast<double>(t.nbasis);
+  return 2.0 * static_cast<double>(tb.npix()) * nb * (11.0 + (nb + 3) / 2) * static_cast<double>(t.redshifts.size());
+}
+}  // namespace
+
+template <class B>
+static void BM_RedshiftZfind(benchmark::State& state) {
+  const auto& tpl = templates();
+  const auto& tb = targets();
+  zfind_result r;
+  for (auto _ : state) r = zfind(B{}, tpl, tb);
+  // Validation (outside the timed loop): every best fit's SPECTYPE/SUBTYPE as redrock.
+  io::fits_file f(ref_file);
+  const auto ref = io::read_table(f, "REDSHIFTS");
+  const auto st = ref.strings("SUBTYPE");
+  std::size_t bad = 0;
+  for (std::size_t t = 0; t < r.targets.size(); ++t) bad += r.targets[t].fits.front().subtype != st[t];
+  if (bad) state.SkipWithError("best fits differ from redrock");
+  double nfit = 0, flops = 0;
+  for (const auto& t : tpl) {
+    nfit += static_cast<double>(t.redshifts.size()) * static_cast<double>(tb.ntarget());
+    flops += fit_flops(t, tb) * static_cast<double>(tb.ntarget());
+  }
+  state.counters["s/target"] = benchmark::Counter(static_cast<double>(tb.ntarget()),
+                                                  benchmark::Counter::kIsIterationInvariantRate |
+                                                      benchmark::Counter::kInvert);
+  state.counters["us/fit"] = benchmark::Counter(nfit * 1e-6, benchmark::Counter::kIsIterationInvariantRate |
+                                                                 benchmark::Counter::kInvert);
+  state.counters["scan_s"] = r.seconds_scan;
+  state.counters["refine_s"] = r.seconds_fit;
+  state.counters["GFLOP/s"] = benchmark::Counter(flops, benchmark::Counter::kIsIterationInvariantRate,
+                                                 benchmark::Counter::kIs1000);
+}
+
+template <class B>
+static void BM_RedshiftScan(benchmark::State& state) {
+  const auto& t = templates()[static_cast<std::size_t>(state.range(0))];
+  const auto& tb = targets();
+  B be;
+  const device_targets<B> tg(be, tb);
+  const device_template<B> dt(be, t);
+  for (auto _ : state) benchmark::DoNotOptimize(zscan(be, dt, tg));
+  state.SetLabel(t.full_type());
+  state.counters["us/fit"] = benchmark::Counter(
+      static_cast<double>(t.redshifts.size() * tb.ntarget()) * 1e-6,
+      benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert);
+  state.counters["GFLOP/s"] = benchmark::Counter(fit_flops(t, tb) * static_cast<double>(tb.ntarget()),
+                                                 benchmark::Counter::kIsIterationInvariantRate,
+                                                 benchmark::Counter::kIs1000);
+}
+
+#define SPECX_REDSHIFT_BENCH(B, TAG)                                                                        \
+  BENCHMARK_TEMPLATE(BM_RedshiftZfind, B)->Name("BM_RedshiftZfind/" TAG "/24")->Unit(benchmark::kSecond)   \
+      ->Iterations(1)->UseRealTime();                                                                       \
+  BENCHMARK_TEMPLATE(BM_RedshiftScan, B)->Name("BM_RedshiftScan/" TAG "/24")->Arg(0)->Arg(1)->Arg(3)        \
+      ->Unit(benchmark::kMillisecond)->Iterations(1)->UseRealTime();
+
+SPECX_REDSHIFT_BENCH(backend::cpu, "cpu")
+#if SPECX_BENCH_THRUST_OMP
+SPECX_REDSHIFT_BENCH(backend::thrust_omp, "thrust-omp")
+#endif
+#if defined(__CUDACC__)
+SPECX_REDSHIFT_BENCH(backend::thrust_cuda, "thrust-cuda")
+#endif
+
+BENCHMARK_MAIN();

@@ -1,0 +1,277 @@
+// The coarse redshift scan (redrock's zscan): χ²(z) and the negative-[OII]
+// penalty for every target of a batch at every redshift of a template's grid.
+//
+// Batching: the template basis is rebinned (exact integration of its linear
+// interpolant over each pixel, core::trapz_rebin_batch) and IGM-attenuated once
+// per redshift for each camera grid, and that rebinned block is shared by every
+// target of the batch; only R T, the normal equations and the small solve are
+// per (target, z) (detail/chi2_kernel.hpp). Redshifts are processed in blocks so
+// the rebinned templates stay small (scan_options::z_block).
+//
+// Redshifts where the template does not cover a camera's pixel edges
+// (λ_rest,min·(1+z) > first edge or λ_rest,max·(1+z) < last edge) cannot be
+// fitted: χ² = 9e99 there (redrock raises for the whole template instead).
+#pragma once
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "../backend.hpp"
+#include "../core/rebin.hpp"
+#include "../core/wavegrid.hpp"
+#include "../error.hpp"
+#include "detail/chi2_kernel.hpp"
+#include "igm_models.hpp"
+#include "targets.hpp"
+#include "templates.hpp"
+
+namespace specx::redshift {
+
+/// A target batch uploaded to backend B (weights, w·f, resolution, edges).
+template <backend::Backend B>
+struct device_targets {
+  struct camera {
+    std::size_t nw = 0;
+    int ndiag = 1;
+    double wave_min = 0, edge_first = 0, edge_last = 0;
+    backend::vector_t<B, double> wave, edges, res, w, wf;
+  };
+  std::size_t ntarget = 0;
+  std::vector<camera> cams;
+  backend::vector_t<B, double> fwf;  ///< [ntarget] Σ w f²
+  std::vector<double> fwf_host;
+  std::vector<std::size_t> npixels;  ///< per target, ivar > 0
+  std::vector<char> nodata;          ///< per target: no pixel with ivar > 0
+
+  device_targets(B be, const target_batch& tb) {
+    ntarget = tb.ntarget();
+    if (tb.ncamera() == 0) throw invalid_argument("specx::redshift: a target batch needs at least one camera");
+    if (tb.ncamera() > static_cast<std::size_t>(detail::max_cameras))
+      throw invalid_argument("specx::redshift: at most " + std::to_string(detail::max_cameras) + " cameras");
+    fwf_host.assign(ntarget, 0.0);
+    npixels.assign(ntarget, 0);
+    for (std::size_t c = 0; c < tb.ncamera(); ++c) {
+      const auto& g = tb.cameras[c];
+      camera cam;
+      cam.nw = g.wave.size();
+      cam.ndiag = static_cast<int>(g.ndiag);
+      const auto e = core::centers_to_edges(std::span<const double>(g.wave));
+      cam.wave_min = g.wave.front();
+      cam.edge_first = e.front();
+      cam.edge_last = e.back();
+      std::vector<double> wf(ntarget * cam.nw);
+      for (std::size_t t = 0; t < ntarget; ++t)
+        for (std::size_t i = 0; i < cam.nw; ++i) {
+          const double w = tb.ivar[c][t * cam.nw + i], f = tb.flux[c][t * cam.nw + i];
+          wf[t * cam.nw + i] = w * f;
+          fwf_host[t] += w * f * f;
+          npixels[t] += w > 0 ? 1 : 0;
+        }
+      cam.wave = backend::to_backend(be, std::span<const double>(g.wave));
+      cam.edges = backend::to_backend(be, std::span<const double>(e));
+      cam.res = backend::to_backend(be, std::span<const double>(tb.resolution[c]));
+      cam.w = backend::to_backend(be, std::span<const double>(tb.ivar[c]));
+      cam.wf = backend::to_backend(be, std::span<const double>(wf));
+      cams.push_back(std::move(cam));
+    }
+    fwf = backend::to_backend(be, std::span<const double>(fwf_host));
+    nodata.resize(ntarget);
+    for (std::size_t t = 0; t < ntarget; ++t) nodata[t] = npixels[t] == 0;
+  }
+};
+
+/// A template uploaded to backend B.
+template <backend::Backend B>
+struct device_template {
+  const rr_template* host = nullptr;
+  backend::vector_t<B, double> wave, basis;
+  device_template(B be, const rr_template& t)
+      : host(&t),
+        wave(backend::to_backend(be, std::span<const double>(t.wave))),
+        basis(backend::to_backend(be, std::span<const double>(t.basis))) {
+    if (t.nbasis == 0 || static_cast<int>(t.nbasis) > detail::max_basis)
+      throw invalid_argument("specx::redshift: template " + t.full_type() + " has " + std::to_string(t.nbasis) +
+                             " basis vectors; supported: 1.." + std::to_string(detail::max_basis));
+  }
+};
+
+/// χ², penalty and coefficients of many (target, z) fits. Row-major host arrays.
+struct fit_values {
+  std::vector<double> chi2, penalty, coeff;  ///< [n], [n], [n, nbasis]
+};
+
+/// Options of the scan.
+struct scan_options {
+  std::size_t z_block = 128;  ///< redshifts rebinned at once (memory: z_block·nbasis·npix doubles)
+  igm::inoue14_table inoue;   ///< Inoue+14 coefficients (needed for RRIGM = Inoue14 only)
+};
+
+namespace detail {
+
+/// Does the template cover every camera's pixel edges at redshift z (redrock's
+/// trapz_rebin range check, in the form edges ⊂ [x_0(1+z), x_{n−1}(1+z)])?
+template <class Cams>
+bool covers(const rr_template& t, const Cams& cams, double z) {
+  for (const auto& c : cams)
+    if (c.edge_first < t.wave.front() * (1 + z) || c.edge_last > t.wave.back() * (1 + z)) return false;
+  return true;
+}
+
+/// Rebins + IGM for the redshifts `z` (all covered) and runs the χ² kernel on the
+/// items: coarse mode (pair_target empty: every target at every z, item =
+/// slot·ntarget + t) or pair mode (item s = target pair_target[s] at z[s]).
+/// Writes nitem χ², penalties, coefficients (host arrays returned).
+template <backend::Backend B>
+fit_values evaluate(B be, const device_template<B>& dt, const device_targets<B>& tg, const std::vector<double>& z,
+                    const std::vector<std::uint32_t>& pair_target, const scan_options& opt) {
+  const rr_template& t = *dt.host;
+  const std::size_t nslot = z.size(), nb = t.nbasis;
+  const std::size_t nitem = pair_target.empty() ? nslot * tg.ntarget : nslot;
+  fit_values out;
+  if (nitem == 0) return out;
+  std::vector<double> scale(nslot);
+  for (std::size_t s = 0; s < nslot; ++s) scale[s] = 1.0 / (1.0 + z[s]);
+  auto dscale = backend::to_backend(be, std::span<const double>(scale));
+  auto dz = backend::to_backend(be, std::span<const double>(z));
+  // Reserved up front: the kernel keeps raw pointers into these buffers, and a
+  // reallocation may copy (not move) vectors whose move is not noexcept.
+  std::vector<backend::vector_t<B, double>> tmpl;
+  tmpl.reserve(tg.cams.size());
+  chi2_kernel k;
+  k.ncam = static_cast<int>(tg.cams.size());
+  k.nbasis = static_cast<int>(nb);
+  k.ntarget = tg.ntarget;
+  for (std::size_t c = 0; c < tg.cams.size(); ++c) {
+    const auto& cam = tg.cams[c];
+    tmpl.push_back(backend::make_vector<double>(be, nslot * nb * cam.nw));
+    double* T = backend::raw(be, tmpl.back());
+    core::trapz_rebin_batch(be, backend::raw(be, dt.wave), t.nwave, backend::raw(be, dt.basis), nb,
+                            backend::raw(be, cam.edges), cam.nw + 1, backend::raw(be, dscale), nslot, T);
+    if (t.igm != igm_model::none) {
+      bool any = false;
+      for (double zz : z) any = any || igm_affects(t.igm, cam.wave_min, zz);
+      if (any)
+        backend::for_each_index(be, nslot * cam.nw,
+                                igm_apply<igm_trans>{igm_trans{static_cast<int>(t.igm), opt.inoue, cam.wave_min},
+                                                     backend::raw(be, cam.wave), backend::raw(be, dz), T, cam.nw,
+                                                     static_cast<int>(nb)});
+    }
+    k.cam[c] = camera_view{cam.nw, cam.ndiag, backend::raw(be, cam.res), backend::raw(be, cam.w),
+                           backend::raw(be, cam.wf), T};
+  }
+  k.fwf = backend::raw(be, tg.fwf);
+  k.has_oii = !t.oii.empty();
+  for (std::size_t i = 0; i < t.oii.size() && i < static_cast<std::size_t>(max_basis); ++i) k.oii[i] = t.oii[i];
+  backend::vector_t<B, std::uint32_t> dpairs;
+  if (!pair_target.empty()) {
+    dpairs = backend::to_backend(be, std::span<const std::uint32_t>(pair_target));
+    k.pair_target = backend::raw(be, dpairs);
+  }
+  auto chi2 = backend::make_vector<double>(be, nitem);
+  auto pen = backend::make_vector<double>(be, nitem);
+  auto coeff = backend::make_vector<double>(be, nitem * nb);
+  k.chi2 = backend::raw(be, chi2);
+  k.penalty = backend::raw(be, pen);
+  k.coeff = backend::raw(be, coeff);
+  backend::for_each_index(be, nitem, k);
+  auto h1 = backend::to_host(be, chi2);
+  auto h2 = backend::to_host(be, pen);
+  auto h3 = backend::to_host(be, coeff);
+  out.chi2.assign(h1.begin(), h1.end());
+  out.penalty.assign(h2.begin(), h2.end());
+  out.coeff.assign(h3.begin(), h3.end());
+  return out;
+}
+
+}  // namespace detail
+
+/// The coarse scan of one template over all targets.
+struct scan_result {
+  std::string full_type;
+  std::vector<double> redshifts;          ///< [nz]
+  std::size_t ntarget = 0, nbasis = 0;
+  std::vector<double> chi2;               ///< [ntarget, nz] χ² (without penalty; 9e99 where no fit)
+  std::vector<double> penalty;            ///< [ntarget, nz]
+  std::vector<double> coeff;              ///< [ntarget, nz, nbasis]
+  std::size_t nz() const { return redshifts.size(); }
+};
+
+/// χ²(z) of every target of `tg` for template `dt` on its grid. Blocking.
+template <backend::Backend B>
+scan_result zscan(B be, const device_template<B>& dt, const device_targets<B>& tg, const scan_options& opt = {}) {
+  const rr_template& t = *dt.host;
+  scan_result r;
+  r.full_type = t.full_type();
+  r.redshifts = t.redshifts;
+  r.ntarget = tg.ntarget;
+  r.nbasis = t.nbasis;
+  const std::size_t nz = t.redshifts.size(), nt = tg.ntarget, nb = t.nbasis;
+  r.chi2.assign(nt * nz, detail::bad_chi2);
+  r.penalty.assign(nt * nz, 0.0);
+  r.coeff.assign(nt * nz * nb, 0.0);
+  if (nt == 0) return r;
+  std::vector<std::size_t> valid;
+  for (std::size_t i = 0; i < nz; ++i)
+    if (detail::covers(t, tg.cams, t.redshifts[i])) valid.push_back(i);
+  const std::size_t block = std::max<std::size_t>(1, opt.z_block);
+  for (std::size_t b0 = 0; b0 < valid.size(); b0 += block) {
+    const std::size_t b1 = std::min(valid.size(), b0 + block);
+    std::vector<double> z;
+    for (std::size_t i = b0; i < b1; ++i) z.push_back(t.redshifts[valid[i]]);
+    const auto v = detail::evaluate(be, dt, tg, z, {}, opt);
+    for (std::size_t s = 0; s < z.size(); ++s) {
+      const std::size_t iz = valid[b0 + s];
+      for (std::size_t tt = 0; tt < nt; ++tt) {
+        const std::size_t item = s * nt + tt;
+        r.chi2[tt * nz + iz] = v.chi2[item];
+        r.penalty[tt * nz + iz] = v.penalty[item];
+        std::copy_n(v.coeff.begin() + item * nb, nb, r.coeff.begin() + (tt * nz + iz) * nb);
+      }
+    }
+  }
+  return r;
+}
+
+/// χ², penalty and coefficients for target pair_target[s] at redshift z[s] (each
+/// pair rebinned separately: the fine grids of the refinement). Pairs whose z the
+/// template does not cover get χ² = 9e99. Blocking.
+template <backend::Backend B>
+fit_values fit_pairs(B be, const device_template<B>& dt, const device_targets<B>& tg, const std::vector<double>& z,
+                     const std::vector<std::uint32_t>& target, const scan_options& opt = {}) {
+  const rr_template& t = *dt.host;
+  const std::size_t n = z.size(), nb = t.nbasis;
+  if (target.size() != n) throw invalid_argument("specx::redshift::fit_pairs: z and target sizes differ");
+  fit_values out;
+  out.chi2.assign(n, detail::bad_chi2);
+  out.penalty.assign(n, 0.0);
+  out.coeff.assign(n * nb, 0.0);
+  std::vector<double> vz;
+  std::vector<std::uint32_t> vt;
+  std::vector<std::size_t> idx;
+  for (std::size_t i = 0; i < n; ++i)
+    if (detail::covers(t, tg.cams, z[i])) {
+      vz.push_back(z[i]);
+      vt.push_back(target[i]);
+      idx.push_back(i);
+    }
+  const std::size_t block = std::max<std::size_t>(1, opt.z_block);
+  for (std::size_t b0 = 0; b0 < vz.size(); b0 += block) {
+    const std::size_t b1 = std::min(vz.size(), b0 + block);
+    std::vector<double> zb(vz.begin() + b0, vz.begin() + b1);
+    std::vector<std::uint32_t> tb(vt.begin() + b0, vt.begin() + b1);
+    const auto v = detail::evaluate(be, dt, tg, zb, tb, opt);
+    for (std::size_t s = 0; s < zb.size(); ++s) {
+      const std::size_t i = idx[b0 + s];
+      out.chi2[i] = v.chi2[s];
+      out.penalty[i] = v.penalty[s];
+      std::copy_n(v.coeff.begin() + s * nb, nb, out.coeff.begin() + i * nb);
+    }
+  }
+  return out;
+}
+
+}  // namespace specx::redshift

@@ -1,0 +1,171 @@
+// Bad inputs for the redshift fitter: targets without data, a missing camera,
+// NaN/inf pixels, negative ivar, empty or unreadable template files, bad options.
+#include "testing.hpp"
+
+#include <cmath>
+#include <fstream>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include <specx/redshift.hpp>
+#include <specx/redshift/io.hpp>
+
+using namespace specx;
+using namespace specx::redshift;
+
+namespace {
+/// Two reference targets (galaxy 1000, star 1018 moved to row 1) on b/r/z.
+target_batch two_targets() {
+  const auto s = io::read_spectra(test::test_data_path("reference/redrock-sim24.fits"));
+  auto all = targets_from_spectra(s);
+  target_batch tb;
+  const std::size_t rows[2] = {0, 18};
+  for (auto r : rows) tb.targetid.push_back(all.targetid[r]);
+  for (std::size_t c = 0; c < all.ncamera(); ++c) {
+    const auto& g = all.cameras[c];
+    const std::size_t nw = g.wave.size(), nd = g.ndiag;
+    std::vector<double> f, iv, res;
+    for (auto r : rows) {
+      f.insert(f.end(), all.flux[c].begin() + r * nw, all.flux[c].begin() + (r + 1) * nw);
+      iv.insert(iv.end(), all.ivar[c].begin() + r * nw, all.ivar[c].begin() + (r + 1) * nw);
+      res.insert(res.end(), all.resolution[c].begin() + r * nd * nw, all.resolution[c].begin() + (r + 1) * nd * nw);
+    }
+    tb.add_camera(g.band, g.wave, f, iv, res, nd);
+  }
+  return tb;
+}
+std::vector<rr_template> star_templates() {
+  return {load_template(test::data_path("templates/rrtemplate-STAR-A-v0.1.fits")),
+          load_template(test::data_path("templates/rrtemplate-STAR-F-v0.1.fits"))};
+}
+}  // namespace
+
+TEST_CASE_TEMPLATE("redshift robustness: no data, missing camera, bad pixels", B, SPECX_TEST_BACKENDS) {
+  const auto tpl = star_templates();
+  auto tb = two_targets();
+  // Target 0: no data at all (every ivar zero).
+  for (auto& iv : tb.ivar)
+    for (std::size_t i = 0; i < iv.size() / 2; ++i) iv[i] = 0;
+  // Target 1 (star A): camera z missing, NaN and inf fluxes, negative ivar, NaN ivar.
+  const std::size_t nz = tb.cameras[2].wave.size(), nb = tb.cameras[0].wave.size();
+  for (std::size_t i = 0; i < nz; ++i) tb.ivar[2][nz + i] = 0;
+  tb.flux[0][nb + 100] = std::numeric_limits<double>::quiet_NaN();
+  tb.flux[0][nb + 101] = std::numeric_limits<double>::infinity();
+  tb.ivar[0][nb + 102] = -1;
+  tb.ivar[0][nb + 103] = std::numeric_limits<double>::quiet_NaN();
+  tb.resolution[1][(1 * 11 + 5) * tb.cameras[1].wave.size() + 50] = std::numeric_limits<double>::quiet_NaN();
+  prepare(tb);
+  for (const auto& v : tb.flux)
+    for (double x : v) REQUIRE(std::isfinite(x));
+  for (const auto& v : tb.ivar)
+    for (double x : v) REQUIRE((std::isfinite(x) && x >= 0));
+  CHECK(tb.npixels(0) == 0);
+  const auto r = zfind(B{}, tpl, tb);
+  REQUIRE(r.targets.size() == 2);
+  const auto& bad = r.targets[0].fits.front();
+  CHECK((bad.zwarn & zwarn::nodata) != 0);
+  CHECK(bad.npixels == 0);
+  const auto& good = r.targets[1].fits.front();
+  CHECK(good.spectype == "STAR");
+  CHECK(good.subtype == "A");
+  CHECK((good.zwarn & zwarn::nodata) == 0);
+  CHECK(std::isfinite(good.chi2));
+  CHECK(good.npixels < 7929 - 2800);
+  CHECK(std::abs(good.z - 0.000219) < 1e-4);  // truth of TARGETID 1018
+}
+
+TEST_CASE("redshift robustness: a batch with two cameras only") {
+  auto tb = two_targets();
+  tb.cameras.pop_back();
+  tb.flux.pop_back();
+  tb.ivar.pop_back();
+  tb.resolution.pop_back();
+  prepare(tb);
+  const auto r = zfind(backend::cpu{}, star_templates(), tb);
+  CHECK(r.targets[1].fits.front().subtype == "A");
+  CHECK(r.targets[1].fits.front().zwarn == 0);
+}
+
+TEST_CASE("redshift robustness: unusable templates and inputs are clear errors") {
+  test::temp_dir d;
+  {
+    std::ofstream(d.file("rrtemplate-empty.fits")).flush();
+    std::ofstream(d.file("rrtemplate-junk.fits")) << "this is not a FITS file";
+  }
+  CHECK_THROWS_AS(load_template(d.file("rrtemplate-empty.fits")), specx::error);
+  CHECK_THROWS_AS(load_template(d.file("rrtemplate-junk.fits")), specx::error);
+  CHECK_THROWS_AS(load_template(d.file("missing.fits")), specx::io_error);
+  CHECK_THROWS_AS(load_templates(d.path.string() + "/nothing-here"), specx::error);
+  CHECK_THROWS_AS(zfind(backend::cpu{}, std::vector<rr_template>{}, two_targets()), specx::invalid_argument);
+  // Templates built from arrays: bad sizes, non-finite values, unknown IGM / type.
+  CHECK_THROWS_AS(make_template("STAR", "A", "0.1", std::nullopt, {1000, 2000}, {1, 2, 3}), specx::bad_data);
+  CHECK_THROWS_AS(make_template("STAR", "A", "0.1", std::nullopt, {1000, 2000}, {1, NAN}), specx::bad_data);
+  CHECK_THROWS_AS(make_template("QSO", "", "9.9", std::nullopt, {1000, 2000}, {1, 2}), specx::invalid_argument);
+  CHECK_THROWS_AS(make_template("QSO", "", "1.1", std::string("Madau95"), {1000, 2000}, {1, 2}),
+                  specx::invalid_argument);
+  CHECK_THROWS_AS(make_template("ALIEN", "", "1", std::string("None"), {1000, 2000}, {1, 2}),
+                  specx::invalid_argument);
+  // Defaults as redrock: QSO 1.1 → Kamble20, 1.0 → Calura12, STAR → None, RRIGM wins.
+  CHECK(make_template("QSO", "", "1.1", std::nullopt, {1000, 2000}, {1, 2}).igm == igm_model::kamble20);
+  CHECK(make_template("QSO", "", "1.0", std::nullopt, {1000, 2000}, {1, 2}).igm == igm_model::calura12);
+  CHECK(make_template("STAR", "", std::nullopt, std::nullopt, {1000, 2000}, {1, 2}).igm == igm_model::none);
+  CHECK(make_template("QSO", "", "1.1", std::string("Inoue14"), {1000, 2000}, {1, 2}).igm == igm_model::inoue14);
+  // Shapes.
+  target_batch tb;
+  tb.targetid = {1};
+  CHECK_THROWS_AS(tb.add_camera("B", {1, 2, 3}, {1, 2}, {1, 1, 1}), specx::invalid_argument);
+  CHECK_THROWS_AS(tb.add_camera("B", {1, 3, 2}, {1, 2, 3}, {1, 1, 1}), specx::invalid_argument);
+  CHECK_THROWS_AS(tb.add_camera("B", {1, 2, 3}, {1, 2, 3}, {1, 1, 1}, {1, 1, 1, 1, 1, 1}, 2), specx::invalid_argument);
+}
+
+TEST_CASE("redshift robustness: IGM models") {
+  // Kamble20: Lyα only; redward of Lyα T = 1; blueward exp(-A (λ/λα)^B).
+  CHECK(lyman_series_transmission(igm_model::kamble20, 5000, 3.0) == 1.0);
+  const double l = 4000, z = 3.0;
+  CHECK(lyman_series_transmission(igm_model::kamble20, l, z) ==
+        doctest::Approx(std::exp(-0.00554 * std::pow(l / 1215.67, 3.182))).epsilon(1e-14));
+  // Calura12 below Lyβ: two factors.
+  const double l2 = 1000 * 4.0;
+  CHECK(lyman_series_transmission(igm_model::calura12, l2, z) ==
+        doctest::Approx(std::exp(-0.0023 * std::pow(l2 / 1215.67, 3.64)) *
+                        std::exp(-0.0023 / 5.2615 * std::pow(l2 / 1025.72, 3.64)))
+            .epsilon(1e-14));
+  CHECK(igm_transmission(igm_model::none, {}, 4000, 3) == 1.0);
+  const auto inoue = load_inoue14(test::data_path("redshift"));
+  const double ti = igm_transmission(igm_model::inoue14, inoue, 4000, 3.0);
+  CHECK(ti > 0.3);
+  CHECK(ti < 1.0);
+  CHECK(parse_igm_model("kamble20") == igm_model::kamble20);
+  CHECK_THROWS_AS(parse_igm_model("foo"), specx::invalid_argument);
+}
+
+TEST_CASE("redshift robustness: catalogue output round trip") {
+  auto tb = two_targets();
+  prepare(tb);
+  const auto tpl = star_templates();
+  const auto r = zfind(backend::cpu{}, tpl, tb);
+  test::temp_dir d;
+  redshift_write_options o;
+  o.scans = true;
+  o.zfit = true;
+  write_redshifts(d.file("redrock.fits"), r, tpl, o);
+  io::fits_file f(d.file("redrock.fits"));
+  const auto t = io::read_table(f, "REDSHIFTS");
+  REQUIRE(t.nrows() == 2);
+  const char* cols[] = {"TARGETID", "Z", "ZERR", "ZWARN", "CHI2", "COEFF", "NPIXELS", "SPECTYPE", "SUBTYPE", "NCOEFF",
+                        "DELTACHI2"};
+  for (std::size_t i = 0; i < 11; ++i) CHECK(t.columns[i].name == cols[i]);
+  CHECK(t.column("COEFF").repeat() == 10);
+  CHECK(t.column("SUBTYPE").string_width == 20);
+  CHECK(t.column("SPECTYPE").string_width == 6);
+  CHECK(t.values<std::int64_t>("TARGETID")(1) == 1018);
+  CHECK(t.values<double>("Z")(1) == r.targets[1].fits[0].z);
+  CHECK(t.strings("SUBTYPE")[1] == "A");
+  CHECK(f.has_hdu("CHI2_STAR_A"));
+  CHECK(f.has_hdu("ZFIT"));
+  const auto c2 = f.read_image<double, 2>("CHI2_STAR_A");
+  CHECK(c2.shape()[0] == 2);
+  CHECK(c2.shape()[1] == 101);
+  CHECK_THROWS_AS(write_redshifts(d.file("redrock.fits"), r, tpl, {false}), specx::io_error);
+}
