@@ -39,18 +39,13 @@
 #include "../backend.hpp"
 #include "../config.hpp"
 #include "../error.hpp"
+#include "../maskbits.hpp"
 #include "../random.hpp"
 
 namespace specx::sim {
 
-/// DESI CCD mask bits (desispec.maskbits.ccdmask).
-namespace ccdmask {
-inline constexpr std::int32_t BAD = 1 << 0;        ///< pre-determined bad pixel (any reason)
-inline constexpr std::int32_t HOT = 1 << 1;        ///< hot pixel
-inline constexpr std::int32_t DEAD = 1 << 2;       ///< dead pixel
-inline constexpr std::int32_t SATURATED = 1 << 3;  ///< saturated pixel from object
-inline constexpr std::int32_t COSMIC = 1 << 4;     ///< cosmic ray
-}  // namespace ccdmask
+/// DESI CCD mask bits: the one definition lives in maskbits.hpp.
+namespace ccdmask = ::specx::ccdmask;
 
 /// A rectangle of raw or image pixels: columns [x0, x1), rows [y0, y1) (0-based,
 /// half-open). fits() formats it as a 1-based inclusive IRAF/FITS section.
