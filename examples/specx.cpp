@@ -4,6 +4,7 @@
 //
 //   specx demo                 the main job: bundled real files, then a simulated r0 exposure
 //   specx simulate             simulate one camera exposure (raw, preproc, truth files)
+//   specx redshift COADD       redshifts of a DESI spectra/coadd file (redrock's method)
 //   specx info FILE...         summarise DESI PSF / spectra / coadd / template files
 #include <algorithm>
 #include <chrono>
@@ -24,6 +25,8 @@
 #include <specx/io.hpp>
 #include <specx/log.hpp>
 #include <specx/psf.hpp>
+#include <specx/redshift.hpp>
+#include <specx/redshift/io.hpp>
 #include <specx/sim.hpp>
 
 namespace {
@@ -213,6 +216,63 @@ void run_simulate(const simulate_options& o) {
   });
 }
 
+struct redshift_options {
+  std::string input;
+  std::string data_dir;
+  std::string output;  // empty: no catalog file
+  std::string backend = "cpu";
+  bool scans = false;
+};
+
+/// Fit redshifts of every target of a spectra/coadd file and print a summary.
+void run_redshift(const redshift_options& o) {
+  with_backend(o.backend, [&](auto be) {
+    using B = decltype(be);
+    namespace rz = specx::redshift;
+    stopwatch total;
+    spdlog::info("[1/4] loading templates from {}/templates", o.data_dir);
+    const auto tpl = rz::load_templates(o.data_dir + "/templates");
+    spdlog::info("[2/4] reading targets from {}", o.input);
+    auto tb = rz::targets_from_spectra(specx::io::read_spectra(o.input));
+    rz::prepare(tb);
+    rz::zfind_options zo;
+    zo.keep_scans = o.scans;
+    zo.scan.inoue = rz::load_inoue14(o.data_dir + "/redshift");
+    spdlog::info("[3/4] scanning {} templates on {} ...", tpl.size(), B::name);
+    const auto r = rz::zfind(be, tpl, tb, zo);
+    const std::size_t nt = r.targets.size();
+
+    fmt::print("\nRedshifts of {} ({} targets, {} templates, backend {})\n", fs::path(o.input).filename().string(),
+               nt, tpl.size(), B::name);
+    fmt::print("  {:>20}{:>10}{:>12}{:>11}{:>8}{:>12}{:>10}\n", "TARGETID", "SPECTYPE", "Z", "ZERR", "ZWARN",
+               "DELTACHI2", "NPIXELS");
+    std::map<std::string, int> counts;
+    std::vector<double> zerr;
+    std::size_t nwarn = 0;
+    for (const auto& t : r.targets) {
+      const auto& c = t.fits.front();
+      counts[c.spectype]++;
+      if (c.zerr > 0) zerr.push_back(c.zerr);
+      nwarn += c.zwarn != 0;
+      fmt::print("  {:>20}{:>10}{:>12.6f}{:>11.2e}{:>8}{:>12.1f}{:>10}\n", t.targetid, c.spectype, c.z, c.zerr,
+                 c.zwarn, c.deltachi2, c.npixels);
+    }
+    fmt::print("  spectypes:");
+    for (const auto& [k, n] : counts) fmt::print(" {} {}", k, n);
+    fmt::print("; median ZERR {:.2e}; ZWARN != 0: {:.0f}%\n", median(zerr),
+               100.0 * double(nwarn) / double(std::max<std::size_t>(nt, 1)));
+    fmt::print("  time: scan {:.2f} s + refine {:.2f} s = {:.2f} s per target\n", r.seconds_scan, r.seconds_fit,
+               (r.seconds_scan + r.seconds_fit) / double(std::max<std::size_t>(nt, 1)));
+    if (!o.output.empty()) {
+      spdlog::info("[4/4] writing {}", o.output);
+      rz::write_redshifts(o.output, r, tpl, {.scans = o.scans, .zfit = true});
+    } else {
+      spdlog::info("[4/4] no --out given: catalog not written");
+    }
+    spdlog::info("done in {:.1f} s", total.seconds());
+  });
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -240,6 +300,15 @@ int main(int argc, char** argv) {
   simulate->add_option("--out", sim.out_dir, "Write raw/preproc/truth FITS files to this folder");
   demo->add_option("--backend", sim.backend, "cpu or thrust-omp")->capture_default_str();
 
+  redshift_options rz;
+  rz.data_dir = data_dir;
+  auto* redshift = app.add_subcommand("redshift", "Fit redshifts of a DESI spectra/coadd file");
+  redshift->add_option("input", rz.input, "Spectra or coadd FITS file")->required()->check(CLI::ExistingFile);
+  redshift->add_option("--data-dir", rz.data_dir, "Folder with templates/ and redshift/")->capture_default_str();
+  redshift->add_option("--out", rz.output, "Write the REDSHIFTS catalog here");
+  redshift->add_flag("--scans", rz.scans, "Also write chi2(z) of every template");
+  redshift->add_option("--backend", rz.backend, "cpu or thrust-omp")->capture_default_str();
+
   std::vector<std::string> files;
   auto* info = app.add_subcommand("info", "Summarise DESI PSF, spectra/coadd or redrock template files");
   info->add_option("files", files, "FITS files")->required()->check(CLI::ExistingFile);
@@ -256,6 +325,12 @@ int main(int argc, char** argv) {
       sim.data_dir = data_dir;
       sim.psf_file = data_dir + "/psf/psf-r0-00067784.fits";
       run_simulate(sim);
+      rz.data_dir = data_dir;
+      rz.input = data_dir + "/spectra/coadd-sv3-dark-26065.fits";
+      rz.backend = sim.backend;
+      run_redshift(rz);
+    } else if (*redshift) {
+      run_redshift(rz);
     } else if (*simulate) {
       run_simulate(sim);
     } else if (*info) {
