@@ -1,0 +1,489 @@
+// Per-patch functors of the extraction (one patch, or one patch × fiber, per
+// thread). All take raw pointers into backend memory and are SPECX_HOST_DEVICE.
+//
+// Unknowns of a patch are ordered wavelength-major across fibers, u = j·nfib + i
+// (bin j, fiber i): two unknowns couple only when their stamps overlap, which
+// happens for |Δj| ≲ stamp height / rows per bin, so AᵀWA is banded with half-
+// bandwidth ≈ nfib·(Δj_max + 1) (~60 for DESI r) instead of dense (n ≈ 500).
+#pragma once
+
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+
+#include "../../backend/banded_linalg.hpp"
+#include "../../config.hpp"
+#include "../options.hpp"
+
+namespace specx::extract::detail {
+
+/// A patch as the kernels see it (plain data, uploaded to the backend).
+struct patch_desc {
+  int fib0, nfib, keep0, nkeep;  // absolute PSF fibers
+  int iw0, nwrite, nlo, ncore, nhi, nw, n;
+  int mfirst;                    // grid index of bin 0 (relative to the output grid)
+  int x0, y0, wx, wy;            // pixel window (CCD coordinates)
+};
+
+/// The bundle-batch stamp cache: fibers [f0, f0 + nf) × grid bins [m0, m0 + nm).
+struct stamp_cache {
+  const double* stamps;  // [nf, nm, sny·snx]
+  const int* corners;    // [nf, nm, 2] (xmin, ymin)
+  const std::uint8_t* valid;
+  int f0, nf, m0, nm, snx, sny;
+  SPECX_HOST_DEVICE std::ptrdiff_t index(int f, int m) const {
+    return static_cast<std::ptrdiff_t>(f - f0) * nm + (m - m0);
+  }
+};
+
+/// Fills the stamp cache: PSF stamp of (fiber, λ_m = λ_0 + m·dλ) where the
+/// centroid lies on the CCD and λ inside the PSF domain; invalid otherwise (an
+/// empty column of A, as specter's xypix returns for off-CCD wavelengths).
+template <class V>
+struct stamp_fn {
+  V psf;
+  double* stamps;
+  int* corners;
+  std::uint8_t* valid;
+  int f0, nf, m0, nm, npix_y;
+  double wave0, dw;
+  SPECX_HOST_DEVICE void operator()(std::size_t k) const {
+    using T = typename V::value_type;
+    const int f = f0 + static_cast<int>(k / static_cast<std::size_t>(nm));
+    const int m = m0 + static_cast<int>(k % static_cast<std::size_t>(nm));
+    const int np = psf.stamp_nx() * psf.stamp_ny();
+    double* out = stamps + static_cast<std::ptrdiff_t>(k) * np;
+    const double lam = wave0 + m * dw;
+    bool ok = lam >= double(psf.wavemin(f)) && lam <= double(psf.wavemax(f));
+    if (ok) {
+      const T y = psf.xy(f, T(lam)).y;
+      ok = y >= T(-0.5) && y < T(npix_y) - T(0.5);
+    }
+    if (!ok) {
+      valid[k] = 0;
+      corners[2 * k] = corners[2 * k + 1] = 0;
+      for (int i = 0; i < np; ++i) out[i] = 0;
+      return;
+    }
+    T tmp[V::max_stamp_pixels];
+    const auto c = psf.stamp(f, T(lam), tmp);
+    for (int i = 0; i < np; ++i) out[i] = double(tmp[i]);
+    corners[2 * k] = c.xmin;
+    corners[2 * k + 1] = c.ymin;
+    valid[k] = 1;
+  }
+};
+
+/// Clipped rectangle of unknown u's stamp inside the patch window.
+struct rect {
+  int x0, x1, y0, y1;
+  SPECX_HOST_DEVICE bool empty() const { return x1 <= x0 || y1 <= y0; }
+};
+
+struct patch_geometry {
+  stamp_cache sc;
+  SPECX_HOST_DEVICE std::ptrdiff_t cache_index(const patch_desc& p, int u) const {
+    const int j = u / p.nfib, i = u % p.nfib;
+    return sc.index(p.fib0 + i, p.mfirst + j);
+  }
+  SPECX_HOST_DEVICE rect clip(const patch_desc& p, std::ptrdiff_t c) const {
+    if (!sc.valid[c]) return {0, 0, 0, 0};
+    const int xa = sc.corners[2 * c], ya = sc.corners[2 * c + 1];
+    rect r{xa, xa + sc.snx, ya, ya + sc.sny};
+    r.x0 = r.x0 > p.x0 ? r.x0 : p.x0;
+    r.x1 = r.x1 < p.x0 + p.wx ? r.x1 : p.x0 + p.wx;
+    r.y0 = r.y0 > p.y0 ? r.y0 : p.y0;
+    r.y1 = r.y1 < p.y0 + p.wy ? r.y1 : p.y0 + p.wy;
+    return r;
+  }
+  SPECX_HOST_DEVICE const double* stamp(std::ptrdiff_t c) const {
+    return sc.stamps + c * static_cast<std::ptrdiff_t>(sc.snx * sc.sny);
+  }
+};
+
+/// Half-bandwidth of AᵀWA in the wavelength-major order: the largest u' − u over
+/// pairs of overlapping stamps, scanning u' ≤ u + scan.
+struct bandwidth_fn {
+  const patch_desc* patches;
+  patch_geometry g;
+  int scan;
+  int* bw;
+  SPECX_HOST_DEVICE void operator()(std::size_t k) const {
+    const patch_desc p = patches[k];
+    int b = 0;
+    for (int u = 0; u < p.n; ++u) {
+      const rect ra = g.clip(p, g.cache_index(p, u));
+      if (ra.empty()) continue;
+      const int last = (u + scan < p.n - 1) ? u + scan : p.n - 1;
+      for (int v = u + 1; v <= last; ++v) {
+        const rect rb = g.clip(p, g.cache_index(p, v));
+        if (rb.empty()) continue;
+        if (rb.x0 < ra.x1 && ra.x0 < rb.x1 && rb.y0 < ra.y1 && ra.y0 < rb.y1 && v - u > b) b = v - u;
+      }
+    }
+    bw[k] = b;
+  }
+};
+
+/// Pixel data of the input image (host or device memory): a cutout whose pixel
+/// [r][c] is CCD pixel (x0 + c, y0 + r); pixels outside it have weight 0.
+struct image_data {
+  const float* image;
+  const float* ivar;
+  const std::int32_t* mask;  // may be null; non-zero → weight 0
+  int nx, ny, x0, y0;
+};
+
+/// Assembles AᵀWA (lower band) and AᵀWp from stamp overlaps, adds specter's
+/// low-weight regularisation, factorises (band Cholesky) and solves for the
+/// deconvolved flux x. Also copies the window's pixels and weights to the patch
+/// workspace for the model/χ² pass.
+struct assemble_solve_fn {
+  const patch_desc* patches;
+  patch_geometry g;
+  image_data img;
+  double* band;  // [npatch][n_max · ld]
+  double* x;     // [npatch][n_max]
+  double* wpix;  // [npatch][npix_max] pixel weights
+  double* ppix;  // [npatch][npix_max] pixel values
+  double* fweight;  // [npatch][n_max] Σ w·A per unknown
+  int* status;
+  double* hcopy;  // optional [npatch][n_max · ld]: AᵀWA before factorisation (full decorrelation)
+  int ld, n_max, npix_max;
+  double min_weight_fraction, regularize;
+
+  SPECX_HOST_DEVICE void operator()(std::size_t k) const {
+    const patch_desc p = patches[k];
+    double* ab = band + static_cast<std::ptrdiff_t>(k) * n_max * ld;
+    double* xk = x + static_cast<std::ptrdiff_t>(k) * n_max;
+    double* W = wpix + static_cast<std::ptrdiff_t>(k) * npix_max;
+    double* P = ppix + static_cast<std::ptrdiff_t>(k) * npix_max;
+    double* fw = fweight + static_cast<std::ptrdiff_t>(k) * n_max;
+    for (int r = 0; r < p.wy; ++r)
+      for (int c = 0; c < p.wx; ++c) {
+        const int ix = p.x0 + c - img.x0, iy = p.y0 + r - img.y0;
+        double w = 0, v = 0;
+        if (ix >= 0 && ix < img.nx && iy >= 0 && iy < img.ny) {
+          const std::ptrdiff_t q = static_cast<std::ptrdiff_t>(iy) * img.nx + ix;
+          const bool masked = img.mask && img.mask[q] != 0;
+          w = masked ? 0.0 : double(img.ivar[q]);
+          v = double(img.image[q]);
+          if (!(w > 0) || !(w < 1e300) || !(v == v) || !(v < 1e300 && v > -1e300)) w = 0;  // NaN/inf → masked
+          if (w == 0) v = (v == v && v < 1e300 && v > -1e300) ? v : 0.0;
+        }
+        W[r * p.wx + c] = w;
+        P[r * p.wx + c] = v;
+      }
+    const int b = ld - 1;
+    for (int i = 0; i < p.n * ld; ++i) ab[i] = 0;
+    double fwmax = 0;
+    for (int u = 0; u < p.n; ++u) {
+      const std::ptrdiff_t ca = g.cache_index(p, u);
+      const rect ra = g.clip(p, ca);
+      double y = 0, f = 0;
+      if (!ra.empty()) {
+        const double* sa = g.stamp(ca);
+        const int xa = g.sc.corners[2 * ca], ya = g.sc.corners[2 * ca + 1];
+        double haa = 0;
+        for (int yy = ra.y0; yy < ra.y1; ++yy) {
+          const double* s = sa + (yy - ya) * g.sc.snx - xa;
+          const double* w = W + (yy - p.y0) * p.wx - p.x0;
+          const double* v = P + (yy - p.y0) * p.wx - p.x0;
+          for (int xx = ra.x0; xx < ra.x1; ++xx) {
+            const double ws = w[xx] * s[xx];
+            f += ws;
+            y += ws * v[xx];
+            haa += ws * s[xx];
+          }
+        }
+        ab[static_cast<std::ptrdiff_t>(u) * ld] = haa;
+        const int last = (u + b < p.n - 1) ? u + b : p.n - 1;
+        for (int v2 = u + 1; v2 <= last; ++v2) {
+          const std::ptrdiff_t cb = g.cache_index(p, v2);
+          const rect rb = g.clip(p, cb);
+          if (rb.empty()) continue;
+          const int ox0 = ra.x0 > rb.x0 ? ra.x0 : rb.x0, ox1 = ra.x1 < rb.x1 ? ra.x1 : rb.x1;
+          const int oy0 = ra.y0 > rb.y0 ? ra.y0 : rb.y0, oy1 = ra.y1 < rb.y1 ? ra.y1 : rb.y1;
+          if (ox1 <= ox0 || oy1 <= oy0) continue;
+          const double* sb = g.stamp(cb);
+          const int xb = g.sc.corners[2 * cb], yb = g.sc.corners[2 * cb + 1];
+          double h = 0;
+          for (int yy = oy0; yy < oy1; ++yy) {
+            const double* s1 = sa + (yy - ya) * g.sc.snx - xa;
+            const double* s2 = sb + (yy - yb) * g.sc.snx - xb;
+            const double* w = W + (yy - p.y0) * p.wx - p.x0;
+            for (int xx = ox0; xx < ox1; ++xx) h += w[xx] * s1[xx] * s2[xx];
+          }
+          ab[static_cast<std::ptrdiff_t>(u) * ld + (v2 - u)] = h;
+        }
+      }
+      xk[u] = y;
+      fw[u] = f;
+      fwmax = f > fwmax ? f : fwmax;
+    }
+    // specter: Idiag = regularize; Idiag[fw < minweight] = minweight − fw; AᵀWA += Idiag².
+    const double minw = min_weight_fraction * fwmax;
+    for (int u = 0; u < p.n; ++u) {
+      const double d = fw[u] < minw ? minw - fw[u] : regularize;
+      ab[static_cast<std::ptrdiff_t>(u) * ld] += d * d;
+    }
+    if (hcopy) {
+      double* hc = hcopy + static_cast<std::ptrdiff_t>(k) * n_max * ld;
+      for (int i = 0; i < p.n * ld; ++i) hc[i] = ab[i];
+    }
+    const int info = backend::band_cholesky(p.n, b, ab, ld);
+    status[k] = info;
+    if (info == 0) backend::band_cholesky_solve(p.n, b, ab, ld, xk);
+    else
+      for (int u = 0; u < p.n; ++u) xk[u] = 0;
+  }
+};
+
+/// Model of the window, A·x, and per unknown: χ²/pixel with the PSF error term
+/// (specter: pixel ivar⁻¹ + (psferr·model)² in the denominator, weighted by A over
+/// unmasked pixels) and the masked fraction of its PSF weight, 1 − Σ A·[w > 0].
+struct model_chi2_fn {
+  const patch_desc* patches;
+  patch_geometry g;
+  const double* x;
+  const double* wpix;
+  const double* ppix;
+  double* model;  // [npatch][npix_max]
+  double* chi2x;  // [npatch][n_max]
+  double* pmf;    // [npatch][n_max]
+  double* work;   // [npatch][npix_max] χ² per pixel (negative: no valid variance)
+  int n_max, npix_max;
+  double psferr;
+
+  SPECX_HOST_DEVICE void operator()(std::size_t k) const {
+    const patch_desc p = patches[k];
+    const double* xk = x + static_cast<std::ptrdiff_t>(k) * n_max;
+    const double* W = wpix + static_cast<std::ptrdiff_t>(k) * npix_max;
+    const double* P = ppix + static_cast<std::ptrdiff_t>(k) * npix_max;
+    double* M = model + static_cast<std::ptrdiff_t>(k) * npix_max;
+    double* C = work + static_cast<std::ptrdiff_t>(k) * npix_max;
+    const int npix = p.wx * p.wy;
+    for (int i = 0; i < npix; ++i) M[i] = 0;
+    for (int u = 0; u < p.n; ++u) {
+      const std::ptrdiff_t ca = g.cache_index(p, u);
+      const rect ra = g.clip(p, ca);
+      if (ra.empty() || xk[u] == 0) continue;
+      const double* sa = g.stamp(ca);
+      const int xa = g.sc.corners[2 * ca], ya = g.sc.corners[2 * ca + 1];
+      for (int yy = ra.y0; yy < ra.y1; ++yy) {
+        const double* s = sa + (yy - ya) * g.sc.snx - xa;
+        double* m = M + (yy - p.y0) * p.wx - p.x0;
+        for (int xx = ra.x0; xx < ra.x1; ++xx) m[xx] += xk[u] * s[xx];
+      }
+    }
+    for (int i = 0; i < npix; ++i) {
+      const double ms = M[i] * psferr + 1e-32;
+      const double modelivar = 1.0 / (ms * ms);
+      if (modelivar > 0 && W[i] > 0) {
+        const double tot = 1.0 / (1.0 / modelivar + 1.0 / W[i]);
+        const double r = P[i] - M[i];
+        C[i] = r * r * tot;
+      } else {
+        C[i] = -1;  // no valid variance: excluded from χ² and its weight
+      }
+    }
+    double* cx = chi2x + static_cast<std::ptrdiff_t>(k) * n_max;
+    double* pm = pmf + static_cast<std::ptrdiff_t>(k) * n_max;
+    for (int u = 0; u < p.n; ++u) {
+      const std::ptrdiff_t ca = g.cache_index(p, u);
+      const rect ra = g.clip(p, ca);
+      double num = 0, den = 0, good = 0;
+      if (!ra.empty()) {
+        const double* sa = g.stamp(ca);
+        const int xa = g.sc.corners[2 * ca], ya = g.sc.corners[2 * ca + 1];
+        for (int yy = ra.y0; yy < ra.y1; ++yy) {
+          const double* s = sa + (yy - ya) * g.sc.snx - xa;
+          const double* c = C + (yy - p.y0) * p.wx - p.x0;
+          const double* w = W + (yy - p.y0) * p.wx - p.x0;
+          for (int xx = ra.x0; xx < ra.x1; ++xx) {
+            if (c[xx] >= 0) {
+              num += s[xx] * c[xx];
+              den += s[xx];
+            }
+            if (w[xx] > 0) good += s[xx];
+          }
+        }
+      }
+      cx[u] = den > 0 ? num / den : 0.0;
+      pm[u] = 1.0 - good;
+    }
+  }
+};
+
+/// Per-fiber covariance block C_ff = E_fᵀ (L Lᵀ)⁻¹ E_f = Z_fᵀ Z_f, Z_f = L⁻¹ E_f, for
+/// the kept fibers of a patch. Column j of Z_f starts at row r_j = j·nfib + i (L is
+/// lower triangular), so C[j, j'] sums rows ≥ max(r_j, r_j'). The block is written
+/// into an nw_max × nw_max matrix padded with the identity (inv_sqrt then returns
+/// the identity there, leaving the nw × nw block exact).
+struct fiber_covariance_fn {
+  const patch_desc* patches;
+  const int* items;  // [nitem][2]: patch, kept-fiber index
+  const double* band;
+  const int* status;
+  double* zws;  // [nitem][n_max · nw_max]
+  double* cov;  // [nitem][nw_max²]
+  int ld, n_max, nw_max;
+  SPECX_HOST_DEVICE void operator()(std::size_t t) const {
+    const int k = items[2 * t], c = items[2 * t + 1];
+    const patch_desc p = patches[k];
+    double* C = cov + static_cast<std::ptrdiff_t>(t) * nw_max * nw_max;
+    for (int i = 0; i < nw_max * nw_max; ++i) C[i] = 0;
+    for (int j = 0; j < nw_max; ++j) C[j * nw_max + j] = 1;
+    if (status[k] != 0) return;
+    const double* ab = band + static_cast<std::ptrdiff_t>(k) * n_max * ld;
+    double* Z = zws + static_cast<std::ptrdiff_t>(t) * n_max * nw_max;
+    const int fi = p.keep0 - p.fib0 + c;
+    for (int j = 0; j < p.nw; ++j)
+      backend::band_inverse_column(p.n, ld - 1, ab, ld, j * p.nfib + fi, Z + static_cast<std::ptrdiff_t>(j) * n_max);
+    for (int j = 0; j < p.nw; ++j) {
+      const double* zj = Z + static_cast<std::ptrdiff_t>(j) * n_max;
+      for (int j2 = j; j2 < p.nw; ++j2) {
+        const double* zk = Z + static_cast<std::ptrdiff_t>(j2) * n_max;
+        double s = 0;
+        for (int i = j2 * p.nfib + fi; i < p.n; ++i) s += zj[i] * zk[i];
+        C[j2 * nw_max + j] = s;
+        C[j * nw_max + j2] = s;
+      }
+    }
+  }
+};
+
+/// Output arrays of the frame (backend memory), [nspec, nwave] and
+/// [nspec, 2·ndiag+1, nwave].
+struct frame_out {
+  double* flux;
+  double* ivar;
+  std::int32_t* mask;
+  double* rdata;
+  double* chi2pix;
+  double* pmf;
+  int specmin, nwave, ndiag;
+};
+
+/// Resolution, flux and ivar of one kept fiber of one patch from Q (C_ff^(−1/2),
+/// or the fiber's rows of (AᵀWA)^(1/2) with full decorrelation):
+/// s = Q·1, R = diag(s)⁻¹ Q, flux = R·x, ivar = s² (Bolton & Schlegel 2010, eq. 13),
+/// then per Ångström (÷ dλ, ivar × dλ²) and the mask bits.
+struct finalize_fn {
+  const patch_desc* patches;
+  const int* items;
+  const double* q;   // per item: Q block (nw_max × nw_max, column-major) or full Q of the patch
+  const double* x;
+  const double* chi2x;
+  const double* pmf;
+  const int* status;
+  frame_out out;
+  int n_max, nw_max;
+  bool full;         // q is the full n_max × n_max matrix of the patch (index by patch)
+  double dw, somebad, bad2dfit;
+
+  SPECX_HOST_DEVICE double qel(const patch_desc& p, std::size_t t, int k, int fi, int row_j, int u2) const {
+    // Element (row of bin row_j of fiber fi, unknown u2) of Q.
+    if (full) {
+      const double* Q = q + static_cast<std::ptrdiff_t>(k) * n_max * n_max;
+      return Q[static_cast<std::ptrdiff_t>(u2) * n_max + row_j * p.nfib + fi];
+    }
+    const double* Q = q + static_cast<std::ptrdiff_t>(t) * nw_max * nw_max;
+    return Q[static_cast<std::ptrdiff_t>(u2) * nw_max + row_j];
+  }
+
+  SPECX_HOST_DEVICE double rowsum(const patch_desc& p, std::size_t t, int k, int fi, int j) const {
+    double s = 0;
+    if (full)
+      for (int u = 0; u < p.n; ++u) s += qel(p, t, k, fi, j, u);
+    else
+      for (int j2 = 0; j2 < p.nw; ++j2) s += qel(p, t, k, fi, j, j2);
+    return s;
+  }
+
+  SPECX_HOST_DEVICE void operator()(std::size_t t) const {
+    const int k = items[2 * t], c = items[2 * t + 1];
+    const patch_desc p = patches[k];
+    const int fi = p.keep0 - p.fib0 + c;
+    const int spec = p.keep0 + c - out.specmin;
+    const double* xk = x + static_cast<std::ptrdiff_t>(k) * n_max;
+    const double* cx = chi2x + static_cast<std::ptrdiff_t>(k) * n_max;
+    const double* pm = pmf + static_cast<std::ptrdiff_t>(k) * n_max;
+    const int nd = 2 * out.ndiag + 1;
+    for (int jj = 0; jj < p.nwrite; ++jj) {
+      const int j = p.nlo + jj;
+      const int ow = p.iw0 + jj;
+      const std::ptrdiff_t o = static_cast<std::ptrdiff_t>(spec) * out.nwave + ow;
+      const int u = j * p.nfib + fi;
+      std::int32_t m = 0;
+      double flux = 0, iv = 0;
+      const double pmfu = status[k] == 0 ? pm[u] : 1.0;
+      if (pmfu > somebad) m |= specmask::somebadpix;
+      if (pmfu >= 1.0) m |= specmask::allbadpix;
+      double s = 0;
+      if (status[k] == 0) s = rowsum(p, t, k, fi, j);
+      const bool ok = status[k] == 0 && s > 0 && s < 1e300 && !(m & specmask::allbadpix);
+      if (ok) {
+        double acc = 0;
+        if (full)
+          for (int u2 = 0; u2 < p.n; ++u2) acc += qel(p, t, k, fi, j, u2) * xk[u2];
+        else
+          for (int j2 = 0; j2 < p.nw; ++j2) acc += qel(p, t, k, fi, j, j2) * xk[j2 * p.nfib + fi];
+        flux = acc / s / dw;
+        iv = s * s * dw * dw;
+        if (!(flux == flux) || !(iv == iv)) {
+          flux = 0;
+          iv = 0;
+          m |= specmask::nodata;
+        }
+      } else if (status[k] != 0 || !(s > 0)) {
+        m |= specmask::nodata;
+      }
+      const double chi = status[k] == 0 ? cx[u] : 0.0;
+      if (chi > bad2dfit) m |= specmask::bad2dfit;
+      out.flux[o] = flux;
+      out.ivar[o] = iv;
+      out.mask[o] = m;
+      out.chi2pix[o] = chi;
+      out.pmf[o] = pmfu;
+      // RESOLUTION[spec, d, ow] = R[j + d − ndiag, j] (column j's rows; DESI / scipy
+      // dia storage), rows outside the patch are 0.
+      for (int d = 0; d < nd; ++d) {
+        const int row = j + d - out.ndiag;
+        double r = 0;
+        if (ok && row >= 0 && row < p.nw) {
+          const double sr = rowsum(p, t, k, fi, row);
+          const double qv = full ? qel(p, t, k, fi, row, j * p.nfib + fi) : qel(p, t, k, fi, row, j);
+          r = sr != 0 ? qv / sr : 0.0;
+        } else if (!ok && d == out.ndiag) {
+          r = 1.0;  // unsolved bins: identity row keeps R well defined
+        }
+        out.rdata[(static_cast<std::ptrdiff_t>(spec) * nd + d) * out.nwave + ow] = r;
+      }
+    }
+  }
+};
+
+/// Expands a band matrix to a dense symmetric n_max × n_max matrix (identity on the
+/// padding), for full decorrelation.
+struct band_to_dense_fn {
+  const patch_desc* patches;
+  const double* hband;
+  double* dense;
+  int ld, n_max;
+  SPECX_HOST_DEVICE void operator()(std::size_t k) const {
+    const patch_desc p = patches[k];
+    const double* ab = hband + static_cast<std::ptrdiff_t>(k) * n_max * ld;
+    double* D = dense + static_cast<std::ptrdiff_t>(k) * n_max * n_max;
+    for (int i = 0; i < n_max * n_max; ++i) D[i] = 0;
+    for (int i = p.n; i < n_max; ++i) D[static_cast<std::ptrdiff_t>(i) * n_max + i] = 1;
+    for (int j = 0; j < p.n; ++j)
+      for (int d = 0; d < ld && j + d < p.n; ++d) {
+        const double v = ab[static_cast<std::ptrdiff_t>(j) * ld + d];
+        D[static_cast<std::ptrdiff_t>(j) * n_max + j + d] = v;
+        D[static_cast<std::ptrdiff_t>(j + d) * n_max + j] = v;
+      }
+  }
+};
+
+}  // namespace specx::extract::detail
