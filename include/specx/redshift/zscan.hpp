@@ -2,7 +2,8 @@
 // penalty for every target of a batch at every redshift of a template's grid.
 //
 // Batching: the template basis is rebinned (exact integration of its linear
-// interpolant over each pixel, core::trapz_rebin_batch) and IGM-attenuated once
+// interpolant over each pixel, through its cumulative integral precomputed once per
+// template: core::prefix_rebin_batch) and IGM-attenuated once
 // per redshift for each camera grid, and that rebinned block is shared by every
 // target of the batch; only R T, the normal equations and the small solve are
 // per (target, z) (detail/chi2_kernel.hpp). Redshifts are processed in blocks so
@@ -21,6 +22,7 @@
 #include <vector>
 
 #include "../backend.hpp"
+#include "../core/prefix_rebin.hpp"
 #include "../core/rebin.hpp"
 #include "../core/wavegrid.hpp"
 #include "../error.hpp"
@@ -89,6 +91,7 @@ template <backend::Backend B>
 struct device_template {
   const rr_template* host = nullptr;
   backend::vector_t<B, double> wave, basis;
+  backend::vector_t<B, double> cum;  ///< [nwave, nbasis, 3] prefix integrals (core::make_prefix_integral)
   device_template(B be, const rr_template& t)
       : host(&t),
         wave(backend::to_backend(be, std::span<const double>(t.wave))),
@@ -96,6 +99,9 @@ struct device_template {
     if (t.nbasis == 0 || static_cast<int>(t.nbasis) > detail::max_basis)
       throw invalid_argument("specx::redshift: template " + t.full_type() + " has " + std::to_string(t.nbasis) +
                              " basis vectors; supported: 1.." + std::to_string(detail::max_basis));
+    const auto p = core::make_prefix_integral(std::span<const double>(t.wave), std::span<const double>(t.basis),
+                                              t.nbasis);
+    cum = backend::to_backend(be, std::span<const double>(p.table));
   }
 };
 
@@ -149,8 +155,9 @@ fit_values evaluate(B be, const device_template<B>& dt, const device_targets<B>&
     const auto& cam = tg.cams[c];
     tmpl.push_back(backend::make_vector<double>(be, nslot * nb * cam.nw));
     double* T = backend::raw(be, tmpl.back());
-    core::trapz_rebin_batch(be, backend::raw(be, dt.wave), t.nwave, backend::raw(be, dt.basis), nb,
-                            backend::raw(be, cam.edges), cam.nw + 1, backend::raw(be, dscale), nslot, T);
+    // Every z here is covered (detail::covers), so the scaled edges lie inside the template.
+    core::prefix_rebin_batch(be, backend::raw(be, dt.wave), t.nwave, backend::raw(be, dt.cum), nb,
+                             backend::raw(be, cam.edges), cam.nw + 1, backend::raw(be, dscale), nslot, T);
     if (t.igm != igm_model::none) {
       bool any = false;
       for (double zz : z) any = any || igm_affects(t.igm, cam.wave_min, zz);
