@@ -2,7 +2,9 @@
 // this file only parses the command line (CLI11), routes the library's log hook
 // to spdlog and prints results (fmt).
 //
-//   specx demo                 the main job: bundled real files, then a simulated r0 exposure
+//   specx demo                 the main job: bundled real files, then a simulated night (night)
+//   specx night                simulate a night of one spectrograph (b, r, z) and reduce it:
+//                              raw → preproc → extract → fiberflat → sky → fluxcalib → coadd → redshift
 //   specx simulate             simulate one camera exposure (raw, preproc, truth files)
 //   specx extract              simulate an r0 exposure and extract it (spectroperfectionism)
 //   specx redshift COADD       redshifts of a DESI spectra/coadd file (redrock's method)
@@ -25,6 +27,9 @@
 #include <specx/error.hpp>
 #include <specx/io.hpp>
 #include <specx/log.hpp>
+#include <specx/fluxcalib/io.hpp>
+#include <specx/pipeline.hpp>
+#include <specx/photometry.hpp>
 #include <specx/extract.hpp>
 #include <specx/psf.hpp>
 #include <specx/redshift.hpp>
@@ -312,6 +317,264 @@ void run_extract(const simulate_options& o) {
   });
 }
 
+struct night_options {
+  std::string data_dir;
+  std::string backend = "cpu";
+  std::string out_dir;  // empty: no files written
+  int nfiber = 50;
+  int nexp = 3;
+  double exptime = 900;
+  double airmass = 1.2;
+  std::uint64_t seed = 20251125;
+};
+
+/// DESI's extraction grid of an arm (0.8 Å), restricted to where every fiber of
+/// `psf` in [0, nfiber) has its traces, 2 Å inside.
+template <class P>
+std::vector<double> arm_grid(char arm, const P& psf, int nfiber) {
+  const double a = arm == 'b' ? 3600.0 : arm == 'r' ? 5760.0 : 7520.0;
+  const double b = arm == 'b' ? 5800.0 : arm == 'r' ? 7620.0 : 9824.0;
+  double lo = a, hi = b;
+  for (int f = 0; f < nfiber; ++f) {
+    lo = std::max(lo, double(psf.wavemin(f)) + 2.0);
+    hi = std::min(hi, double(psf.wavemax(f)) - 2.0);
+  }
+  std::vector<double> w;
+  for (int j = 0; a + 0.8 * j <= b + 1e-9; ++j)
+    if (a + 0.8 * j >= lo && a + 0.8 * j <= hi) w.push_back(a + 0.8 * j);
+  return w;
+}
+
+/// Simulates a night of one spectrograph — a flat and `nexp` science exposures of
+/// the b, r, z cameras (r: the real r0 Gauss–Hermite PSF; b, z: Gaussian PSFs on the
+/// real b0/z0 traces) — and reduces it with the library's pipeline: raw → preproc →
+/// extract → fiber flat → sky → flux calibration → coadd → redshifts. Prints the
+/// result table (per class: redshift success vs truth, median ZERR; per step: time).
+void run_night(const night_options& o) {
+  with_backend(o.backend, [&](auto be) {
+    using B = decltype(be);
+    namespace pl = specx::pipeline;
+    namespace rz = specx::redshift;
+    stopwatch total;
+    pl::step_times times;
+    double sim_s = 0;
+    const std::string d = o.data_dir;
+    spdlog::info("night: {} fibers, {} x {} s science exposures + 1 flat, cameras b0 r0 z0, backend {}", o.nfiber,
+                 o.nexp, o.exptime, B::name);
+    const auto inputs = specx::sim::load_inputs(d);
+    const std::vector<std::string> bands{"b", "r", "z"};
+    const int nexp_total = o.nexp + 1;  // expid 0: the flat
+    // frames[e][c]: science exposure e, camera c (sky-subtracted, then calibrated)
+    std::vector<std::vector<specx::io::frame_data>> frames(static_cast<std::size_t>(o.nexp));
+    std::vector<specx::sim::fiber_truth> truth;
+    std::vector<int> sky_rows;
+    int nf = 0;
+    std::size_t camera_index = 0;
+
+    auto reduce_camera = [&](const auto& psf, const std::string& camera) {
+      const char arm = camera[0];
+      nf = std::min(o.nfiber, psf.nfiber());
+      pl::camera_options copt;
+      copt.specmin = 0;
+      copt.nspec = nf;
+      copt.wave = arm_grid(arm, psf, nf);
+      copt.extract.model_image = false;
+      copt.preproc.exptime = o.exptime;
+      copt.preproc.cosmics.psf_gradients = specx::preproc::psf_gradients(psf);
+      copt.preproc.dark = xt::xtensor<float, 2>::from_shape({std::size_t(psf.npix_y()), std::size_t(psf.npix_x())});
+      copt.preproc.dark.fill(float(specx::sim::default_dark_current(arm) / 3600.0));  // the master dark
+      specx::fiberflat::result flat;
+      for (int e = 0; e < nexp_total; ++e) {
+        specx::sim::exposure_config cfg;
+        cfg.camera = camera;
+        cfg.obstype = e == 0 ? specx::sim::flavor::flat : specx::sim::flavor::science;
+        cfg.exptime_s = e == 0 ? 60.0 : o.exptime;
+        cfg.airmass = o.airmass;
+        cfg.scene_seed = o.seed;
+        cfg.seed = o.seed * 1000 + std::uint64_t(e) * 10 + camera_index;
+        cfg.expid = 100 + e;
+        cfg.sky_fraction = 0.2;
+        cfg.star_mag_min = 16.5;  // bright stars: the standards
+        cfg.star_mag_max = 18.5;
+        cfg.data_dir = d;
+        for (int f = 0; f < nf; ++f) cfg.fibers.push_back(f);
+        spdlog::info("  [{}] exposure {} ({}): simulate, preproc, extract {} fibers x {} bins ...", camera, cfg.expid,
+                     specx::sim::flavor_name(cfg.obstype), nf, copt.wave.size());
+        stopwatch ts;
+        const auto ex = specx::sim::simulate_exposure(be, psf, cfg, inputs);
+        sim_s += ts.seconds();
+        copt.preproc.exptime = cfg.exptime_s;
+        if (copt.preproc.mask.size() == 0)  // the camera's known bad columns (DESI's master bad-pixel mask)
+          copt.preproc.mask = ex.truth.mask & specx::ccdmask::BAD;
+        auto fr = pl::extract_raw(be, psf, ex.ccd.raw, specx::sim::header_of(ex.camera_cards), copt, times,
+                                  "simulated " + camera + " exposure " + std::to_string(cfg.expid));
+        if (e == 0) {
+          flat = pl::compute_fiberflat(be, fr, copt, times);
+          continue;
+        }
+        if (truth.empty()) {
+          truth = ex.truth.fibers;
+          for (int f = 0; f < nf; ++f)
+            if (truth[std::size_t(f)].objtype == "SKY") sky_rows.push_back(f);
+        }
+        pl::calibrate_science(be, fr, flat, std::span<const int>(sky_rows), copt, times);
+        frames[std::size_t(e - 1)].push_back(std::move(fr));
+      }
+      ++camera_index;
+    };
+    {
+      const auto b_file = specx::io::read_psf(d + "/psf/traces-b0.fits");
+      reduce_camera(specx::psf::gaussian_psf<double, B>(b_file, be), "b0");
+    }
+    reduce_camera(specx::psf::gauss_hermite_psf<double, B>(specx::io::read_psf(d + "/psf/psf-r0-00067784.fits"), be),
+                  "r0");
+    reduce_camera(specx::psf::gaussian_psf<double, B>(specx::io::read_psf(d + "/psf/traces-z0.fits"), be), "z0");
+
+    // ---- flux calibration: standard stars are the STAR targets, g r z photometry from the truth
+    spdlog::info("  flux calibration of {} exposures ...", o.nexp);
+    pl::flux_calibration fc;
+    fc.grid = specx::fluxcalib::read_default_stellar_grid(d);
+    fc.stdstar.airmass = fc.calib.airmass = o.airmass;
+    fc.stdstar.extinction = fc.calib.extinction = specx::fluxcalib::read_extinction(d + "/atmosphere/ZenExtinct-KPNO.fits");
+    for (const char* f : {"g", "r", "z"})
+      fc.stdstar.filters.push_back(specx::photometry::read_filter_ecsv(d + "/filters/decamDR1-" + f + ".ecsv", f));
+    pl::standard_stars stars;
+    const auto pgrid = specx::sim::sample_grid::linear(3500, 10950, 1.0);
+    for (int f = 0; f < nf; ++f) {
+      const auto& t = truth[std::size_t(f)];
+      if (t.spectype != "STAR") continue;
+      const auto flux = specx::sim::object_spectrum(inputs, t, pgrid);
+      specx::fluxcalib::star_photometry p;
+      for (const auto& filt : fc.stdstar.filters)
+        p.mag.push_back(specx::photometry::ab_magnitude(pgrid.centers(), flux, filt));
+      stars.rows.push_back(f);
+      stars.photometry.push_back(std::move(p));
+    }
+    std::vector<std::size_t> stars_used(bands.size(), 0);
+    for (auto& e : frames) {
+      std::vector<specx::io::frame_data*> ptrs;
+      for (auto& f : e) ptrs.push_back(&f);
+      const auto [fits, cals] = pl::flux_calibrate(be, std::span<specx::io::frame_data* const>(ptrs),
+                                                   std::span<const std::string>(bands), stars, fc, times);
+      for (std::size_t c = 0; c < cals.size(); ++c) stars_used[c] = cals[c].calibration.nstars_used;
+    }
+
+    // ---- coadd and redshifts
+    spdlog::info("  coadd of {} exposures, redshifts of {} spectra ...", o.nexp, nf);
+    specx::io::table fibermap;
+    {
+      xt::xtensor<std::int64_t, 1> tid = xt::xtensor<std::int64_t, 1>::from_shape({std::size_t(nf)});
+      xt::xtensor<std::int32_t, 1> fib = xt::xtensor<std::int32_t, 1>::from_shape({std::size_t(nf)});
+      std::vector<std::string> objtype;
+      for (int f = 0; f < nf; ++f) {
+        tid(f) = 39600000000000LL + f;
+        fib(f) = f;
+        objtype.push_back(truth[std::size_t(f)].objtype);
+      }
+      fibermap.add_column("TARGETID", tid);
+      fibermap.add_column("FIBER", fib);
+      fibermap.add_column("OBJTYPE", objtype);
+    }
+    const auto coadd = pl::coadd_night(be, frames, std::span<const std::string>(bands), fibermap, times);
+    const auto tpl = rz::load_templates(d + "/templates");
+    auto tb = rz::targets_from_spectra(coadd);
+    rz::prepare(tb);
+    rz::zfind_options zo;
+    zo.scan.inoue = rz::load_inoue14(d + "/redshift");
+    rz::zfind_result zr;
+    {
+      stopwatch tz;
+      zr = rz::zfind(be, tpl, tb, zo);
+      times.redshift += tz.seconds();
+    }
+
+    // ---- flux calibration vs truth: calibrated / true flux summed over the r camera
+    // (R conserves flux; galaxies sit lower by their smaller fiber acceptance,
+    // which point-source calibration does not know: DESI's PSF_TO_FIBER factor)
+    std::map<std::string, std::vector<double>> calib_ratio;
+    {
+      const auto& rw = coadd.band("R").wavelength;
+      const double step = rw(1) - rw(0);
+      const auto rgrid = specx::sim::sample_grid::linear(rw(0) - step / 2, rw(rw.size() - 1) + step / 2 + 1e-9, step);
+      for (int f = 0; f < nf; ++f) {
+        const auto& t = truth[std::size_t(f)];
+        if (t.objtype != "TGT") continue;
+        const auto tf = specx::sim::object_spectrum(inputs, t, rgrid);
+        double a = 0, b = 0;
+        for (std::size_t j = 0; j < rw.size() && j < tf.size(); ++j) {
+          a += coadd.band("R").flux(f, j);
+          b += tf[j];
+        }
+        calib_ratio[t.spectype].push_back(a / b);
+      }
+    }
+
+    // ---- result table
+    struct cls {
+      int n = 0, type_ok = 0, z_ok = 0, zwarn = 0;
+      std::vector<double> zerr;
+    };
+    std::map<std::string, cls> by;
+    for (int f = 0; f < nf; ++f) {
+      const auto& t = truth[std::size_t(f)];
+      if (t.objtype != "TGT") continue;
+      const auto& c = zr.targets[std::size_t(f)].fits.front();
+      auto& k = by[t.spectype];
+      ++k.n;
+      const bool type_ok = c.spectype == t.spectype;
+      k.type_ok += type_ok;
+      k.z_ok += type_ok && std::abs(c.z - t.z) < 0.0033 * (1 + t.z);
+      k.zwarn += c.zwarn != 0;
+      k.zerr.push_back(c.zerr);
+    }
+    fmt::print("\nSimulated night: spectrograph 0 (b0 r0 z0), {} fibers ({} sky, {} standard stars), {} x {:.0f} s, "
+               "airmass {:.2f}, backend {}\n",
+               nf, sky_rows.size(), stars.rows.size(), o.nexp, o.exptime, o.airmass, B::name);
+    fmt::print("  {:<8}{:>6}{:>12}{:>18}{:>14}{:>10}\n", "class", "N", "type ok", "redshift ok", "median ZERR",
+               "ZWARN!=0");
+    cls all;
+    for (const auto& [name, k] : by) {
+      fmt::print("  {:<8}{:>6}{:>12}{:>11} ({:>3.0f}%){:>14.2e}{:>10}\n", name, k.n, k.type_ok, k.z_ok,
+                 100.0 * k.z_ok / std::max(k.n, 1), median(k.zerr), k.zwarn);
+      all.n += k.n;
+      all.type_ok += k.type_ok;
+      all.z_ok += k.z_ok;
+      all.zwarn += k.zwarn;
+      all.zerr.insert(all.zerr.end(), k.zerr.begin(), k.zerr.end());
+    }
+    fmt::print("  {:<8}{:>6}{:>12}{:>11} ({:>3.0f}%){:>14.2e}{:>10}\n", "all", all.n, all.type_ok, all.z_ok,
+               100.0 * all.z_ok / std::max(all.n, 1), median(all.zerr), all.zwarn);
+    fmt::print("  redshift ok: right spectype and |dz| < 0.0033 (1 + z) (1000 km/s)\n");
+    fmt::print("  flux calibration, calibrated / true flux over the r camera (median):");
+    for (const auto& [k, v] : calib_ratio) fmt::print(" {} {:.3f}", k, median(v));
+    fmt::print(" (fiber acceptance: point sources {:.2f}, galaxies {:.2f} of the total flux)\n",
+               specx::sim::exposure_config{}.point_acceptance, specx::sim::exposure_config{}.extended_acceptance);
+    fmt::print("  standard stars used per camera:");
+    for (std::size_t c = 0; c < bands.size(); ++c) fmt::print(" {} {}", bands[c], stars_used[c]);
+    fmt::print("\n  {:<28}{:>10}\n", "step (all cameras, exposures)", "seconds");
+    const std::pair<const char*, double> rows[] = {
+        {"simulation (not reduction)", sim_s}, {"preproc", times.preproc},     {"extract", times.extract},
+        {"fiberflat", times.fiberflat},        {"sky", times.sky},             {"fluxcalib", times.fluxcalib},
+        {"coadd", times.coadd},                {"redshift", times.redshift}};
+    double red = 0;
+    for (const auto& [k, v] : rows) {
+      fmt::print("  {:<28}{:>10.2f}\n", k, v);
+      if (std::string(k).rfind("simulation", 0) != 0) red += v;
+    }
+    fmt::print("  {:<28}{:>10.2f}\n", "reduction total", red);
+    if (!o.out_dir.empty()) {
+      fs::create_directories(o.out_dir);
+      for (std::size_t e = 0; e < frames.size(); ++e)
+        for (std::size_t c = 0; c < bands.size(); ++c)
+          specx::io::write_frame(fmt::format("{}/cframe-{}0-{:08d}.fits", o.out_dir, bands[c], 101 + e), frames[e][c]);
+      specx::io::write_spectra(o.out_dir + "/coadd-0-night.fits", coadd);
+      rz::write_redshifts(o.out_dir + "/redrock-0-night.fits", zr, tpl, {.zfit = true});
+      spdlog::info("wrote cframes, coadd and redshift catalog to {}", o.out_dir);
+    }
+    spdlog::info("done in {:.1f} s", total.seconds());
+  });
+}
+
 struct redshift_options {
   std::string input;
   std::string data_dir;
@@ -396,7 +659,7 @@ int main(int argc, char** argv) {
   simulate->add_option("--out", sim.out_dir, "Write raw/preproc/truth FITS files to this folder");
   demo->add_option("--backend", sim.backend, "cpu or thrust-omp")->capture_default_str();
   int demo_fibers = 50;
-  demo->add_option("--fibers", demo_fibers, "Fibers of the simulated exposure to extract")->capture_default_str();
+  demo->add_option("--fibers", demo_fibers, "Fibers of the simulated night")->capture_default_str();
   simulate_options ex = sim;
   auto* extract = app.add_subcommand("extract", "Simulate an r0 exposure and extract it");
   extract->add_option("--psf", ex.psf_file, "PSF file")->capture_default_str();
@@ -406,6 +669,18 @@ int main(int argc, char** argv) {
   extract->add_option("--seed", ex.seed, "Random seed")->capture_default_str();
   extract->add_option("--backend", ex.backend, "cpu or thrust-omp")->capture_default_str();
   extract->add_option("--out", ex.out_dir, "Write the DESI frame file to this folder");
+
+  night_options nt;
+  nt.data_dir = data_dir;
+  auto* night = app.add_subcommand("night", "Simulate a night of one spectrograph (b, r, z) and reduce it to redshifts");
+  night->add_option("--data-dir", nt.data_dir, "Folder with psf/, templates/, sky/, ...")->capture_default_str();
+  night->add_option("--fibers", nt.nfiber, "Fibers of the spectrograph (from 0)")->capture_default_str();
+  night->add_option("--exposures", nt.nexp, "Science exposures")->capture_default_str();
+  night->add_option("--exptime", nt.exptime, "Exposure time (s)")->capture_default_str();
+  night->add_option("--airmass", nt.airmass, "Airmass")->capture_default_str();
+  night->add_option("--seed", nt.seed, "Random seed of the night")->capture_default_str();
+  night->add_option("--backend", nt.backend, "cpu or thrust-omp")->capture_default_str();
+  night->add_option("--out", nt.out_dir, "Write cframes, the coadd and the redshift catalog here");
 
   redshift_options rz;
   rz.data_dir = data_dir;
@@ -429,14 +704,16 @@ int main(int argc, char** argv) {
       spdlog::info("specx {} demo: reading the bundled real DESI files in {}", SPECX_VERSION_STRING, data_dir);
       summarise(data_dir + "/psf/psf-r0-00067784.fits");
       summarise(data_dir + "/spectra/coadd-sv3-dark-26065.fits");
-      sim.data_dir = data_dir;
-      sim.psf_file = data_dir + "/psf/psf-r0-00067784.fits";
-      sim.nfiber = demo_fibers;
-      run_extract(sim);
       rz.data_dir = data_dir;
       rz.input = data_dir + "/spectra/coadd-sv3-dark-26065.fits";
       rz.backend = sim.backend;
       run_redshift(rz);
+      nt.data_dir = data_dir;
+      nt.nfiber = demo_fibers;
+      nt.backend = sim.backend;
+      run_night(nt);
+    } else if (*night) {
+      run_night(nt);
     } else if (*redshift) {
       run_redshift(rz);
     } else if (*extract) {

@@ -53,7 +53,9 @@ struct exposure_config {
   std::vector<int> fibers;            ///< PSF fiber indices to illuminate; empty: all
   double exptime_s = 1000.0;
   double airmass = 1.2;
-  std::uint64_t seed = 1;
+  std::uint64_t seed = 1;             ///< noise, cosmic rays (the exposure's own randomness)
+  std::uint64_t scene_seed = 0;       ///< what is observed: targets, sky fibers, throughputs, bad
+                                      ///< columns; 0: `seed`. Equal across the exposures and cameras of a night.
   std::int64_t expid = 1;
   std::int64_t night = 20250101;      ///< YYYYMMDD
   double wave_min = 0, wave_max = 0;  ///< sample range (Å); 0: the PSF's common domain
@@ -61,6 +63,7 @@ struct exposure_config {
   double sky_fraction = 0.1;          ///< fraction of fibers that are sky fibers
   target_mix mix;
   double mag_min = 19.0, mag_max = 22.5;         ///< AB magnitude range in the filter (DECam r)
+  double star_mag_min = 0, star_mag_max = 0;     ///< range for stars (e.g. bright standards); both 0: mag_min..mag_max
   double galaxy_zmin = 0.05, galaxy_zmax = 1.4;  ///< uniform galaxy redshifts
   double qso_zmin = 0.5, qso_zmax = 3.5;         ///< uniform quasar redshifts
   double qso_hiz_threshold = 1.5;                ///< QSO-HIZ template at and above this z, else LOZ
@@ -139,6 +142,39 @@ struct simulated_exposure {
   std::vector<card> camera_cards;
 };
 
+/// The template a science target of simulate_exposure was drawn from: the galaxy
+/// set, the QSO set whose subtype it records (LOZ/HIZ), or the stellar set of its
+/// subtype. Throws invalid_argument for sky or lamp fibers and unknown subtypes.
+inline const template_basis& template_of(const sim_inputs& in, const fiber_truth& ft) {
+  const std::string fn = "specx::sim::template_of(fiber " + std::to_string(ft.fiber) + "): ";
+  if (ft.spectype == "GALAXY") return in.galaxy;
+  if (ft.spectype == "QSO") return ft.subtype == in.qso_hiz.subtype && in.qso_hiz.nbasis() > 0 ? in.qso_hiz : in.qso_loz;
+  if (ft.spectype == "STAR")
+    for (const auto& t : in.stars)
+      if (t.subtype == ft.subtype) return t;
+  throw invalid_argument(fn + "no template for spectype '" + ft.spectype + "' subtype '" + ft.subtype + "'");
+}
+
+/// The object's f_λ at the top of the atmosphere (1e-17 erg/s/cm²/Å, bin means over
+/// `grid`) exactly as simulate_exposure put it in the fiber: the template spectrum
+/// at the truth's redshift, scaled to its magnitude `ft.mag` in `in.filter`
+/// (normalised on `phot_grid`, by default photometry_grid(in.filter)). Any grid the
+/// template covers works, so the truth can be evaluated over other cameras or filters.
+inline std::vector<double> object_spectrum(const sim_inputs& in, const fiber_truth& ft, const sample_grid& grid,
+                                           const sample_grid& phot_grid = {}) {
+  const auto& t = template_of(in, ft);
+  auto shape = [&](const sample_grid& g) {
+    return ft.spectype == "QSO" ? qso_spectrum(t, ft.coeff, ft.z, g, &in.igm)
+                                : archetype_spectrum(t, static_cast<std::size_t>(ft.templateid), ft.z, g);
+  };
+  const auto pgrid = phot_grid.size() > 0 ? phot_grid : photometry_grid(in.filter);
+  const double m0 = ab_magnitude(pgrid.centers(), shape(pgrid), in.filter);
+  const double scale = std::pow(10.0, -0.4 * (ft.mag - m0));
+  auto f = shape(grid);
+  for (auto& v : f) v *= scale;
+  return f;
+}
+
 namespace detail {
 inline std::string date_obs(std::int64_t night) {
   using namespace std::chrono;
@@ -166,6 +202,7 @@ simulated_exposure simulate_exposure(B be, const P& psf, const exposure_config& 
   if (!(cfg.exptime_s >= 0) || !(cfg.airmass >= 1.0)) fail("need exptime >= 0 and airmass >= 1");
   if (!(cfg.sample_step > 0)) fail("sample_step must be > 0");
   if (!(cfg.sky_fraction >= 0 && cfg.sky_fraction <= 1)) fail("sky_fraction must be in [0, 1]");
+  const std::uint64_t scene = cfg.scene_seed != 0 ? cfg.scene_seed : cfg.seed;
 
   simulated_exposure out;
   out.config = cfg;
@@ -221,7 +258,7 @@ simulated_exposure simulate_exposure(B be, const P& psf, const exposure_config& 
     const auto nsky = static_cast<std::size_t>(std::llround(cfg.sky_fraction * static_cast<double>(nf)));
     std::vector<std::pair<double, std::size_t>> u(nf);
     for (std::size_t i = 0; i < nf; ++i)
-      u[i] = {random::counter_rng(cfg.seed, random::stream::target, static_cast<std::uint64_t>(fibers[i]) << 8).uniform(), i};
+      u[i] = {random::counter_rng(scene, random::stream::target, static_cast<std::uint64_t>(fibers[i]) << 8).uniform(), i};
     std::sort(u.begin(), u.end());
     for (std::size_t k = 0; k < nsky; ++k) is_sky[u[k].second] = 1;
   }
@@ -239,7 +276,7 @@ simulated_exposure simulate_exposure(B be, const P& psf, const exposure_config& 
     ft.fiber = fibers[i];
     const auto key = static_cast<std::uint64_t>(fibers[i]);
     {  // fiber-to-fiber throughput, slow in λ
-      random::counter_rng g(cfg.seed, random::stream::throughput, key);
+      random::counter_rng g(scene, random::stream::throughput, key);
       ft.thru_scale = 1.0 + cfg.fiber_thru_sigma * g.normal();
       ft.thru_slope = cfg.fiber_thru_slope_sigma * g.normal();
       for (std::size_t j = 0; j < nw; ++j) tau[j] = ft.thru_scale * (1.0 + ft.thru_slope * (grid.center(j) - lmid) / lhalf);
@@ -254,7 +291,7 @@ simulated_exposure simulate_exposure(B be, const P& psf, const exposure_config& 
         sky_e[j] = 0;
       }
     } else {
-      random::counter_rng gs(cfg.seed, random::stream::sky, key);
+      random::counter_rng gs(scene, random::stream::sky, key);
       ft.sky_scale = 1.0 + cfg.sky_level_sigma * gs.normal();
       if (is_sky[i]) {
         ft.objtype = "SKY";
@@ -262,10 +299,9 @@ simulated_exposure simulate_exposure(B be, const P& psf, const exposure_config& 
       } else {
         ft.objtype = "TGT";
         if (pgrid.size() == 0) fail("sim_inputs has no filter curve to normalise target magnitudes");
-        random::counter_rng g(cfg.seed, random::stream::target, (key << 8) | 1);
+        random::counter_rng g(scene, random::stream::target, (key << 8) | 1);
         const double uclass = g.uniform() * mix_total;
         ft.mag = cfg.mag_min + (cfg.mag_max - cfg.mag_min) * g.uniform();
-        std::vector<double> obs, phot;
         if (uclass < cfg.mix.galaxy) {
           const auto& t = in.galaxy;
           if (t.narchetypes() == 0) fail("the galaxy template has no ARCHETYPE_COEFF");
@@ -275,33 +311,28 @@ simulated_exposure simulate_exposure(B be, const P& psf, const exposure_config& 
           ft.z = cfg.galaxy_zmin + (cfg.galaxy_zmax - cfg.galaxy_zmin) * g.uniform();
           ft.coeff = t.archetype(static_cast<std::size_t>(ft.templateid));
           ft.acceptance = cfg.extended_acceptance;
-          obs = archetype_spectrum(t, static_cast<std::size_t>(ft.templateid), ft.z, grid);
-          phot = archetype_spectrum(t, static_cast<std::size_t>(ft.templateid), ft.z, pgrid);
         } else if (uclass < cfg.mix.galaxy + cfg.mix.qso) {
           ft.spectype = "QSO";
           ft.z = cfg.qso_zmin + (cfg.qso_zmax - cfg.qso_zmin) * g.uniform();
           const auto& t = ft.z >= cfg.qso_hiz_threshold ? in.qso_hiz : in.qso_loz;
           ft.subtype = t.subtype;
-          ft.coeff = qso_coefficients(t, cfg.seed, key, cfg.qso_pca_amplitude);
+          ft.coeff = qso_coefficients(t, scene, key, cfg.qso_pca_amplitude);
           ft.acceptance = cfg.point_acceptance;
-          obs = qso_spectrum(t, ft.coeff, ft.z, grid, &in.igm);
-          phot = qso_spectrum(t, ft.coeff, ft.z, pgrid, &in.igm);
         } else {
           if (in.stars.empty()) fail("no stellar templates");
           const auto& t = in.stars[std::min(in.stars.size() - 1, static_cast<std::size_t>(g.uniform() * in.stars.size()))];
           if (t.narchetypes() == 0) fail("stellar template " + t.subtype + " has no ARCHETYPE_COEFF");
           ft.spectype = "STAR";
+          if (cfg.star_mag_max > cfg.star_mag_min)
+            ft.mag = cfg.star_mag_min + (cfg.star_mag_max - cfg.star_mag_min) * (ft.mag - cfg.mag_min) / (cfg.mag_max - cfg.mag_min);
           ft.subtype = t.subtype;
           ft.templateid = static_cast<int>(std::min<std::size_t>(t.narchetypes() - 1, static_cast<std::size_t>(g.uniform() * t.narchetypes())));
           ft.z = cfg.star_rv_sigma_kms * g.normal() / 299792.458;
           ft.coeff = t.archetype(static_cast<std::size_t>(ft.templateid));
           ft.acceptance = cfg.point_acceptance;
-          obs = archetype_spectrum(t, static_cast<std::size_t>(ft.templateid), ft.z, grid);
-          phot = archetype_spectrum(t, static_cast<std::size_t>(ft.templateid), ft.z, pgrid);
         }
-        const double m0 = ab_magnitude(pgrid.centers(), phot, in.filter);
-        const double scale = std::pow(10.0, -0.4 * (ft.mag - m0));
-        for (std::size_t j = 0; j < nw; ++j) flux[j] = obs[j] * scale;
+        const auto obs = object_spectrum(in, ft, grid, pgrid);
+        std::copy(obs.begin(), obs.end(), flux.begin());
       }
       fiber_electrons(budget, grid, ft.objtype == "SKY" ? std::span<const double>{} : std::span<const double>(flux),
                       ft.acceptance, sky_sb, ft.sky_scale, tau, obj_e, sky_e);
@@ -345,7 +376,7 @@ simulated_exposure simulate_exposure(B be, const P& psf, const exposure_config& 
     for (std::size_t p = 0; p < deposit.size(); ++p)
       if (deposit[p] > 0) tmask[p] |= ccdmask::COSMIC;
   }
-  truth.bad_columns = make_bad_columns(cfg.n_bad_columns, L, cfg.seed, tmask);
+  truth.bad_columns = make_bad_columns(cfg.n_bad_columns, L, scene, tmask);
   truth.mask = xt::xtensor<std::int32_t, 2>::from_shape({static_cast<std::size_t>(ny), static_cast<std::size_t>(nx)});
   std::copy(tmask.begin(), tmask.end(), truth.mask.begin());
   truth.cosmic_electrons = xt::zeros<float>({static_cast<std::size_t>(ny), static_cast<std::size_t>(nx)});

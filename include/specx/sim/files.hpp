@@ -296,6 +296,18 @@ inline raw_camera read_raw(const std::string& path, const std::string& camera) {
   return r;
 }
 
+/// Header cards as an io::header: the camera HDU's keywords as read_raw returns
+/// them after write_raw.
+inline io::header header_of(const std::vector<card>& cards) {
+  io::header h;
+  for (const auto& c : cards)
+    h.push_back({c.name, std::visit([](const auto& v) { return io::keyword_value(v); }, c.value), c.comment});
+  return h;
+}
+
+/// The raw camera HDU of an in-memory exposure (see header_of).
+inline raw_camera raw_of(const simulated_exposure& e) { return {e.ccd.raw, header_of(e.camera_cards)}; }
+
 /// A preprocessed image read back.
 struct preproc_image {
   xt::xtensor<float, 2> image, ivar, readnoise;
