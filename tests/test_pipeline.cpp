@@ -207,6 +207,25 @@ TEST_CASE_TEMPLATE("pipeline: raw → preproc → extract → fiberflat → sky 
   CHECK(times.preproc > 0);
   CHECK(times.extract > 0);
 
+  SUBCASE("the sky-subtracted frame, its sky and the fiber flat round-trip through DESI's files") {
+    test::temp_dir tmp;
+    io::write_frame(tmp.file("sframe-r0-00000002.fits"), sci);
+    const auto back = io::read_frame(tmp.file("sframe-r0-00000002.fits"));
+    CHECK(std::equal(back.flux.begin(), back.flux.end(), sci.flux.begin()));
+    CHECK(std::equal(back.ivar.begin(), back.ivar.end(), sci.ivar.begin()));
+    CHECK(std::equal(back.mask.begin(), back.mask.end(), sci.mask.begin()));
+    CHECK(std::equal(back.resolution.begin(), back.resolution.end(), sci.resolution.begin()));
+    const auto* k = io::find_keyword(back.primary, "EXPID");
+    REQUIRE(k != nullptr);
+    CHECK(std::get<std::int64_t>(k->value) == t.science.config.expid);
+    io::write_sky(tmp.file("sky-r0-00000002.fits"), sky);
+    const auto sky_back = io::read_sky(tmp.file("sky-r0-00000002.fits"));
+    CHECK(std::equal(sky_back.flux.begin(), sky_back.flux.end(), sky.flux.begin()));
+    io::write_fiberflat(tmp.file("fiberflat-r0-00000001.fits"), ff);
+    const auto ff_back = io::read_fiberflat(tmp.file("fiberflat-r0-00000001.fits"));
+    CHECK(std::equal(ff_back.fiberflat.begin(), ff_back.fiberflat.end(), ff.fiberflat.begin()));
+  }
+
   SUBCASE("bad input: no sky fibers, mismatched shapes, a raw header without amplifier keywords") {
     auto other = sci;
     CHECK_THROWS_AS(pipeline::calibrate_science(be, other, ff, std::span<const int>(), opt, times), specx::invalid_argument);
