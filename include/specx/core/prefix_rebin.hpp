@@ -31,13 +31,14 @@ namespace specx::core {
 
 /// The cumulative integral of the linear interpolant of each row of y [ny, nx]
 /// at the samples x, as double-double, interleaved with the samples for locality
-/// (one lookup of sample k reads one contiguous record of all ny inputs):
-///   table[(k·ny + m)·3 + {0, 1, 2}] = {hi, lo, y[m, k]},  C[m, k] = hi + lo.
+/// (one lookup of sample k reads one contiguous record of all ny inputs, each
+/// component contiguous in m so the lookup vectorises over the inputs):
+///   table[(k·3 + {0, 1, 2})·ny + m] = {hi, lo, y[m, k]},  C[m, k] = hi + lo.
 struct prefix_integral {
   std::size_t nx = 0, ny = 0;
-  std::vector<double> table;  ///< [nx, ny, 3]
-  double hi(std::size_t m, std::size_t k) const { return table[(k * ny + m) * 3]; }
-  double lo(std::size_t m, std::size_t k) const { return table[(k * ny + m) * 3 + 1]; }
+  std::vector<double> table;  ///< [nx, 3, ny]
+  double hi(std::size_t m, std::size_t k) const { return table[k * 3 * ny + m]; }
+  double lo(std::size_t m, std::size_t k) const { return table[(k * 3 + 1) * ny + m]; }
 };
 
 /// Builds the prefix integrals of the ny rows of y (x strictly increasing,
@@ -55,7 +56,7 @@ inline prefix_integral make_prefix_integral(std::span<const double> x, std::span
   for (std::size_t m = 0; m < ny; ++m) {
     const double* ym = y.data() + m * nx;
     double hi = 0, lo = 0;
-    p.table[m * 3 + 2] = ym[0];
+    p.table[2 * ny + m] = ym[0];
     for (std::size_t k = 1; k < nx; ++k) {
       const double t = 0.5 * (x[k] - x[k - 1]) * (ym[k - 1] + ym[k]);
       // two_sum(hi, t), then renormalise (hi, lo).
@@ -65,16 +66,16 @@ inline prefix_integral make_prefix_integral(std::span<const double> x, std::span
       lo += e;
       hi = s + lo;
       lo = lo - (hi - s);
-      double* r = p.table.data() + (k * ny + m) * 3;
+      double* r = p.table.data() + k * 3 * ny + m;
       r[0] = hi;
-      r[1] = lo;
-      r[2] = ym[k];
+      r[ny] = lo;
+      r[2 * ny] = ym[k];
     }
   }
   return p;
 }
 
-/// Batched rebin from prefix integrals. Work item (k, c): scale k, bins
+/// Batched rebin from prefix integrals. Work item c·nscale + k: scale k, bins
 /// [c·chunk, min((c+1)·chunk, nbins)); for every input m, out[k, m, i] = mean over
 /// [edges[i]·s_k, edges[i+1]·s_k] of the linear interpolant of (x, y[m, :]).
 /// The first edge of a chunk is located by binary search, the next ones by
@@ -83,29 +84,51 @@ inline prefix_integral make_prefix_integral(std::span<const double> x, std::span
 struct prefix_rebin_chunk {
   static constexpr std::size_t max_ny = 16;
   const double* x;
-  const double* table;  ///< [nx, ny, 3] (make_prefix_integral)
+  const double* table;  ///< [nx, 3, ny] (make_prefix_integral)
   std::size_t nx, ny;
   const double* edges;  ///< [nbins + 1]
   std::size_t nbins, chunk, nchunk;
   const double* scales;  ///< [nscale]
   double* out;           ///< [nscale, ny, nbins]
+  std::size_t nitems = 0;     ///< nscale·nchunk
   SPECX_HOST_DEVICE void operator()(std::size_t idx) const {
-    const std::size_t c = idx % nchunk, k = idx / nchunk;
+    // ny as a compile-time constant keeps F's components in registers.
+    switch (ny) {
+      case 1: run<1>(idx); break;
+      case 2: run<2>(idx); break;
+      case 3: run<3>(idx); break;
+      case 4: run<4>(idx); break;
+      case 5: run<5>(idx); break;
+      case 6: run<6>(idx); break;
+      case 7: run<7>(idx); break;
+      case 8: run<8>(idx); break;
+      case 9: run<9>(idx); break;
+      case 10: run<10>(idx); break;
+      default: run<max_ny>(idx); break;
+    }
+  }
+  template <std::size_t NY>
+  SPECX_HOST_DEVICE void run(std::size_t idx) const {
+    // Chunk-major: consecutive items rebin the same bins at neighbouring scales,
+    // which read nearly the same table records (cache reuse across a z block).
+    const std::size_t nscale = nitems / nchunk;
+    const std::size_t c = idx / nscale, k = idx % nscale;
     const std::size_t i0 = c * chunk, i1 = (i0 + chunk < nbins) ? i0 + chunk : nbins;
+    const std::size_t n = NY == max_ny ? ny : NY;
     const double s = scales[k];
     // Components of F at the previous edge, per input: hi, lo, partial integral.
-    double ph[max_ny], pl[max_ny], pp[max_ny];
+    double ph[NY], pl[NY], pp[NY];
     double a = edges[i0] * s;
     std::size_t seg = segment_index(x, nx, a);
-    eval(seg, a, ph, pl, pp);
+    eval<NY>(n, seg, a, ph, pl, pp);
     double* o = out + k * ny * nbins;
     for (std::size_t i = i0; i < i1; ++i) {
       const double b = edges[i + 1] * s;
       while (seg + 2 < nx && x[seg + 1] <= b) ++seg;
-      double h[max_ny], l[max_ny], q[max_ny];
-      eval(seg, b, h, l, q);
+      double h[NY], l[NY], q[NY];
+      eval<NY>(n, seg, b, h, l, q);
       const double inv = 1.0 / (b - a);
-      for (std::size_t m = 0; m < ny; ++m) {
+      for (std::size_t m = 0; m < n; ++m) {
         o[m * nbins + i] = (((h[m] - ph[m]) + (l[m] - pl[m])) + (q[m] - pp[m])) * inv;
         ph[m] = h[m];
         pl[m] = l[m];
@@ -115,15 +138,16 @@ struct prefix_rebin_chunk {
     }
   }
   /// hi, lo of C at x_seg and ∫_{x_seg}^{t} ŷ = d·(y_k + ½ (y_{k+1} − y_k)·d/(x_{k+1} − x_k)).
-  SPECX_HOST_DEVICE void eval(std::size_t seg, double t, double* h, double* l, double* q) const {
+  template <std::size_t NY>
+  SPECX_HOST_DEVICE void eval(std::size_t n, std::size_t seg, double t, double* h, double* l, double* q) const {
     const double d = t - x[seg];
     const double f = 0.5 * d / (x[seg + 1] - x[seg]);
-    const double* r0 = table + seg * ny * 3;
-    const double* r1 = r0 + ny * 3;
-    for (std::size_t m = 0; m < ny; ++m) {
-      const double y0 = r0[m * 3 + 2], y1 = r1[m * 3 + 2];
-      h[m] = r0[m * 3];
-      l[m] = r0[m * 3 + 1];
+    const double* r0 = table + seg * 3 * n;  // n = ny, a constant when NY < max_ny
+    const double* r1 = r0 + 3 * n;
+    for (std::size_t m = 0; m < n; ++m) {
+      const double y0 = r0[2 * n + m], y1 = r1[2 * n + m];
+      h[m] = r0[m];
+      l[m] = r0[n + m];
       q[m] = d * (y0 + (y1 - y0) * f);
     }
   }
@@ -146,7 +170,7 @@ void prefix_rebin_batch(B be, const double* x, std::size_t nx, const double* tab
   if (chunk == 0) chunk = 1;
   const std::size_t nchunk = (nbins + chunk - 1) / chunk;
   for_each_index(be, nscale * nchunk,
-                 prefix_rebin_chunk{x, table, nx, ny, edges, nbins, chunk, nchunk, scales, out});
+                 prefix_rebin_chunk{x, table, nx, ny, edges, nbins, chunk, nchunk, scales, out, nscale * nchunk});
 }
 
 }  // namespace specx::core

@@ -102,15 +102,22 @@ std::vector<std::vector<candidate>> fitz_batch(B be, const device_template<B>& d
     }
     if (item_target.empty()) break;
     const std::size_t ni = item_target.size();
+    // The fine grid's ends are the coarse neighbours z[i∓1] exactly (linspace keeps
+    // its end points), whose χ² + penalty the scan already holds, computed by the
+    // same kernel from the same numbers: only the np − 2 interior points are fitted.
+    const std::size_t nin = np >= 2 ? np - 2 : 0, jin = np >= 2 ? 1 : 0;
     std::vector<double> zs;
     std::vector<std::uint32_t> ts;
     std::vector<std::vector<double>> zz(ni);
+    std::vector<std::size_t> ilos(ni), ihis(ni);
     for (std::size_t k = 0; k < ni; ++k) {
       const std::size_t imin = item_imin[k];
       const std::size_t ilo = imin == 0 ? 0 : imin - 1, ihi = std::min(imin + 1, nz - 1);
+      ilos[k] = ilo;
+      ihis[k] = ihi;
       zz[k] = linspace(zgrid[ilo], zgrid[ihi], np);
-      for (double z : zz[k]) {
-        zs.push_back(z);
+      for (std::size_t j = jin; j < jin + nin; ++j) {
+        zs.push_back(zz[k][j]);
         ts.push_back(static_cast<std::uint32_t>(item_target[k]));
       }
     }
@@ -120,7 +127,14 @@ std::vector<std::vector<candidate>> fitz_batch(B be, const device_template<B>& d
     std::vector<double> zmin(ni);
     std::vector<std::uint32_t> ts2(ni);
     for (std::size_t k = 0; k < ni; ++k) {
-      for (std::size_t j = 0; j < np; ++j) zzchi2[k][j] = fine.chi2[k * np + j] + fine.penalty[k * np + j];
+      const std::size_t row = item_target[k] * nz;
+      for (std::size_t j = 0; j < nin; ++j) zzchi2[k][jin + j] = fine.chi2[k * nin + j] + fine.penalty[k * nin + j];
+      if (np >= 2) {
+        zzchi2[k][0] = scan.chi2[row + ilos[k]] + scan.penalty[row + ilos[k]];
+        zzchi2[k][np - 1] = scan.chi2[row + ihis[k]] + scan.penalty[row + ihis[k]];
+      } else {
+        zzchi2[k][0] = scan.chi2[row + ilos[k]] + scan.penalty[row + ilos[k]];
+      }
       const std::size_t am = static_cast<std::size_t>(
           std::min_element(zzchi2[k].begin(), zzchi2[k].end()) - zzchi2[k].begin());
       const std::size_t c = std::min(std::max<std::size_t>(am, 1), np - 2);

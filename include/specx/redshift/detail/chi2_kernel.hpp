@@ -4,17 +4,22 @@
 //   Tb = R T,  M = Tbᵀ W Tb,  y = Tbᵀ W f,  M c = y (Cholesky),
 //   χ² = fᵀWf − cᵀy  (= Σ w (f − Tb c)² at the least-squares solution).
 // Per pixel nbasis·ndiag FMAs for R T and nbasis(nbasis+3)/2 for M and y. On the
-// device R T is formed on the fly pixel by pixel (Tb never stored); on the host per
-// chunk of 64 pixels on the stack (vectorisable along pixels; M, y as 8-lane dot
-// products). Pixels with w = 0 contribute nothing (skipped / zeroed). A failed factorisation (M not positive
-// definite: no data, or a basis without support) gives χ² = 9e99 and c = 0, as
-// redrock's LinAlgError path does. Device safe, allocation free.
+// device R T is formed on the fly pixel by pixel (Tb never stored); on the host
+// the work is tiled (several redshifts × several targets, see chi2_tile): per
+// chunk of 128 pixels, R and T chunks are reused from L1/L2 across the tile, and
+// Tb is formed on the stack once per redshift for each run of targets with
+// identical resolution matrices (all targets of a simulated batch: the R T cost
+// is then shared). Pixels with w = 0 contribute nothing. A failed
+// factorisation (M not positive definite: no data, or a basis without support)
+// gives χ² = 9e99 and c = 0, as redrock's LinAlgError path does. Device safe,
+// allocation free.
 #pragma once
 
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 
 #include "../../config.hpp"
 #include "../igm_models.hpp"
@@ -26,6 +31,17 @@
 #define SPECX_RS_UNROLL _Pragma("GCC unroll 16")
 #else
 #define SPECX_RS_UNROLL
+#endif
+// The same for host-only code (nvcc's front end rejects GCC's pragma and gcc
+// ignores nvcc's: none in CUDA translation units, where -O3 unrolls these anyway).
+#if defined(__CUDACC__)
+#define SPECX_RS_HOST_UNROLL
+#elif defined(__clang__)
+#define SPECX_RS_HOST_UNROLL _Pragma("unroll")
+#elif defined(__GNUC__)
+#define SPECX_RS_HOST_UNROLL _Pragma("GCC unroll 16")
+#else
+#define SPECX_RS_HOST_UNROLL
 #endif
 
 namespace specx::redshift::detail {
@@ -74,31 +90,105 @@ SPECX_HOST_DEVICE inline bool packed_cholesky_solve(double* a, double* b, int n)
   return true;
 }
 
+#if !SPECX_DEVICE_PASS
+/// 4 doubles as one value (one AVX register): GCC/Clang vector extensions when AVX
+/// is enabled, so the host kernel's register blocking is explicit instead of left
+/// to SLP vectorisation; a plain struct otherwise (no AVX: 32-byte vectors would
+/// change the ABI). Host only.
+namespace simd {
+inline constexpr int lanes = 4;
+#if (defined(__GNUC__) || defined(__clang__)) && defined(__AVX__)
+using vd = double __attribute__((vector_size(32)));
+using vi = long long __attribute__((vector_size(32)));
+inline vd zero() { return vd{0.0, 0.0, 0.0, 0.0}; }
+inline vd load(const double* p) {
+  vd v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+inline void store(double* p, vd v) { std::memcpy(p, &v, sizeof v); }
+/// t where w ≠ 0, else +0.
+inline vd where_nonzero(vd w, vd t) { return reinterpret_cast<vd>(reinterpret_cast<vi>(w != 0.0) & reinterpret_cast<vi>(t)); }
+inline double lane_sum(vd a) { return (a[0] + a[1]) + (a[2] + a[3]); }
+#else
+struct vd {
+  double v[4];
+  vd& operator+=(const vd& o) {
+    for (int L = 0; L < 4; ++L) v[L] += o.v[L];
+    return *this;
+  }
+  friend vd operator*(const vd& a, const vd& b) {
+    vd r;
+    for (int L = 0; L < 4; ++L) r.v[L] = a.v[L] * b.v[L];
+    return r;
+  }
+};
+inline vd zero() { return vd{{0.0, 0.0, 0.0, 0.0}}; }
+inline vd load(const double* p) { return vd{{p[0], p[1], p[2], p[3]}}; }
+inline void store(double* p, vd v) {
+  for (int L = 0; L < 4; ++L) p[L] = v.v[L];
+}
+inline vd where_nonzero(vd w, vd t) {
+  for (int L = 0; L < 4; ++L) t.v[L] = w.v[L] != 0 ? t.v[L] : 0.0;
+  return t;
+}
+inline double lane_sum(vd a) { return (a.v[0] + a.v[1]) + (a.v[2] + a.v[3]); }
+#endif
+}  // namespace simd
+#endif
+
 /// One camera as the kernel sees it.
 struct camera_view {
   std::size_t nw = 0;         ///< pixels
   int ndiag = 1;              ///< resolution diagonals
   const double* res = nullptr;  ///< [ntarget, ndiag, nw]
   const double* w = nullptr;    ///< [ntarget, nw] ivar
-  const double* wf = nullptr;   ///< [ntarget, nw] ivar·flux
+  const double* wf = nullptr;   ///< [ntarget, nw] ivar·flux (0 where ivar = 0)
   const double* tmpl = nullptr; ///< [nslot, nbasis, nw] rebinned template
 };
 
-/// Work item idx → (slot, target): either slot = idx / ntarget, target = idx % ntarget
-/// (coarse scan: every target at every shared redshift slot), or given by the
-/// pair arrays (refinement: each item its own slot).
+/// One host work item: the fits of slots [slot0, slot0 + nslot) × targets
+/// member[mem0 .. mem0 + nmember). Per pixel chunk, every slot's rebinned
+/// template chunk is reused from L1 by all the tile's targets and every target's
+/// R chunk by all its slots; consecutive members with bitwise-identical
+/// resolution matrices (same group representative) share one Tb = R T.
+struct chi2_tile {
+  std::uint32_t slot0, nslot, mem0, nmember;
+};
+
+/// The fit of (slot, target): coarse mode (pair_target null) writes result
+/// slot·ntarget + target, pair mode (item s = target pair_target[s] at slot s)
+/// writes result slot.
+///
+/// Two iteration schemes, same sums in a different order:
+///  * device (tiles null): work item idx = one fit, (slot, target) = (idx /
+///    ntarget, idx % ntarget) or (idx, pair_target[idx]); M and y summed pixel by
+///    pixel, Tb never stored (no scratch memory);
+///  * host (tiles set, work item = one chi2_tile): per camera and chunk of kChunk
+///    pixels, Tb for one slot (register-blocked: 4 pixels × nbasis accumulators,
+///    one load of R per diagonal), then for every target of the tile the M and y
+///    updates as 4-lane vector FMAs accumulated across chunks; lanes summed in a
+///    fixed order at the end. Only pixels with w ≠ 0 contribute (a chunk whose Tb
+///    holds a non-finite value masks them explicitly, as the device path skips them).
 struct chi2_kernel {
   camera_view cam[max_cameras];
   int ncam = 0;
   int nbasis = 0;
   std::size_t ntarget = 0;
   const std::uint32_t* pair_target = nullptr;  ///< optional [nitem]
+  const chi2_tile* tiles = nullptr;            ///< host scheme: [ntile]
+  const std::uint32_t* member = nullptr;       ///< targets the tiles index into
+  const std::uint32_t* group_rep = nullptr;    ///< [ntarget] first target with the same R (host scheme)
   const double* fwf = nullptr;                 ///< [ntarget] Σ w f²
   double oii[max_basis] = {};                  ///< [OII] sums (penalty) if has_oii
   bool has_oii = false;
-  double* chi2 = nullptr;     ///< [nitem]
-  double* penalty = nullptr;  ///< [nitem]
-  double* coeff = nullptr;    ///< [nitem, nbasis]
+  double* chi2 = nullptr;     ///< [nresult]
+  double* penalty = nullptr;  ///< [nresult]
+  double* coeff = nullptr;    ///< [nresult, nbasis]
+
+  static constexpr std::size_t kChunk = 128;  ///< host: pixels per chunk (R chunk 11 KB, in L1)
+  static constexpr int kLanes = 4;            ///< host: accumulator width (one AVX2 register)
+  static constexpr int kMaxFits = 64;         ///< host: nslot·nmember per tile
 
   SPECX_HOST_DEVICE void operator()(std::size_t idx) const {
     // nbasis as a compile-time constant keeps Tb, M and y in registers.
@@ -118,6 +208,12 @@ struct chi2_kernel {
 
   template <int NB>
   SPECX_HOST_DEVICE void run(std::size_t idx) const {
+#if !SPECX_DEVICE_PASS
+    if (tiles) {
+      run_tile<NB>(tiles[idx]);
+      return;
+    }
+#endif
     std::size_t slot, t;
     if (pair_target) {
       slot = idx;
@@ -131,17 +227,19 @@ struct chi2_kernel {
     double y[NB];
     for (int k = 0; k < NM; ++k) m[k] = 0;
     for (int k = 0; k < NB; ++k) y[k] = 0;
-#if SPECX_DEVICE_PASS
     accumulate_per_pixel<NB>(slot, t, m, y);
-#else
-    accumulate_chunked<NB>(slot, t, m, y);
-#endif
+    finish<NB>(idx, t, m, y);
+  }
+
+  /// Solves M c = y for result `out` of target t and writes χ², penalty, c.
+  template <int NB>
+  SPECX_HOST_DEVICE void finish(std::size_t out_idx, std::size_t t, double* m, const double* y) const {
     double b[NB];
     for (int k = 0; k < NB; ++k) b[k] = y[k];
-    double* out = coeff + idx * static_cast<std::size_t>(NB);
+    double* out = coeff + out_idx * static_cast<std::size_t>(NB);
     if (!packed_cholesky_solve(m, b, NB)) {
-      chi2[idx] = bad_chi2;
-      penalty[idx] = 0;
+      chi2[out_idx] = bad_chi2;
+      penalty[out_idx] = 0;
       for (int k = 0; k < NB; ++k) out[k] = 0;
       return;
     }
@@ -150,15 +248,16 @@ struct chi2_kernel {
       out[k] = b[k];
       cy += b[k] * y[k];
     }
-    chi2[idx] = fwf[t] - cy;
+    chi2[out_idx] = fwf[t] - cy;
     double pen = 0;
     if (has_oii) {
       double f = 0;
       for (int k = 0; k < NB; ++k) f += oii[k] * b[k];
       pen = f < 0 ? -f : 0.0;
     }
-    penalty[idx] = pen;
+    penalty[out_idx] = pen;
   }
+
   /// M and y summed pixel by pixel (device path: no scratch memory).
   template <int NB>
   SPECX_HOST_DEVICE void accumulate_per_pixel(std::size_t slot, std::size_t t, double* m, double* y) const {
@@ -201,78 +300,145 @@ struct chi2_kernel {
   }
 
 #if !SPECX_DEVICE_PASS
-  /// Host path, same sums in another order: per camera, chunks of kChunk pixels;
-  /// Tb = R T for the chunk (contiguous in the pixel index, vectorisable; the same
-  /// operations per Tb element as the per-pixel path), pixels with w = 0 zeroed,
-  /// then each entry of M and y as a dot product over the chunk accumulated in
-  /// kLanes independent partial sums (SIMD lanes), summed in a fixed order at the end.
-  static constexpr std::size_t kChunk = 64;
-  static constexpr int kLanes = 8;
+  /// Tb = R T for pixels [i0, i0 + n) of one camera into tb[k][q] (q < n4 = n
+  /// rounded up to kLanes; lanes past n hold the neighbouring pixels' values or
+  /// 0 and are given weight 0). Each element sums d = 0 … nd−1 in order, as the
+  /// device path does.
   template <int NB>
-  void accumulate_chunked(std::size_t slot, std::size_t t, double* m_out, double* y_out) const {
+  static void form_tb(const double* R, const double* T, long nw, int nd, long i0, long n, double (*tb)[kChunk]) {
+    using simd::vd;
+    const long h = nd / 2;
+    const long n4 = (n + kLanes - 1) / kLanes * kLanes;
+    if (i0 >= h && i0 + n4 + h <= nw) {  // interior: every j = i + h − d lies in [0, nw)
+      for (long q = 0; q < n4; q += kLanes) {
+        vd a[NB];
+        SPECX_RS_HOST_UNROLL
+        for (int k = 0; k < NB; ++k) a[k] = simd::zero();
+        for (int d = 0; d < nd; ++d) {
+          const long j = i0 + q + h - d;
+          const vd r = simd::load(R + static_cast<long>(d) * nw + j);
+          SPECX_RS_HOST_UNROLL
+          for (int k = 0; k < NB; ++k) a[k] += r * simd::load(T + static_cast<long>(k) * nw + j);
+        }
+        SPECX_RS_HOST_UNROLL
+        for (int k = 0; k < NB; ++k) simd::store(tb[k] + q, a[k]);
+      }
+      return;
+    }
+    for (int k = 0; k < NB; ++k)
+      for (long q = 0; q < n4; ++q) tb[k][q] = 0;
+    // (R x)_i = Σ_d res[d, i + h − d] x_{i + h − d}, for 0 ≤ i + h − d < nw.
+    for (int d = 0; d < nd; ++d) {
+      const long off = h - d;
+      const long ilo = std::max<long>(i0, -off);
+      const long ihi = std::min<long>(i0 + n, nw - off);
+      if (ihi <= ilo) continue;
+      const long len = ihi - ilo;
+      const double* Rd = R + static_cast<long>(d) * nw + (ilo + off);
+      for (int k = 0; k < NB; ++k) {
+        const double* Tk = T + static_cast<long>(k) * nw + (ilo + off);
+        double* tk = tb[k] + (ilo - i0);
+        for (long j = 0; j < len; ++j) tk[j] += Rd[j] * Tk[j];
+      }
+    }
+  }
+
+  /// acc[0 .. NB(NB+1)/2) (packed M) and acc[NM .. NM+NB) (y), kLanes lanes each,
+  /// += the chunk's pixels (n of them; w, wf point at the chunk's first pixel).
+  /// Mask: pixels with w = 0 get Tb = 0 (needed only when Tb is not finite).
+  template <int NB, bool Mask>
+  static void accumulate_chunk(const double (*tb)[kChunk], const double* w, const double* wf, long n,
+                               simd::vd* acc) {
+    using simd::vd;
     constexpr int NM = NB * (NB + 1) / 2;
-    double am[NM][kLanes] = {};
-    double ay[NB][kLanes] = {};
+    vd am[NM + NB];
+    SPECX_RS_HOST_UNROLL
+    for (int p = 0; p < NM + NB; ++p) am[p] = acc[p];
+    auto step = [&](long q, vd wv, vd fv) {
+      vd t[NB];
+      SPECX_RS_HOST_UNROLL
+      for (int k = 0; k < NB; ++k) {
+        t[k] = simd::load(tb[k] + q);
+        if constexpr (Mask) t[k] = simd::where_nonzero(wv, t[k]);
+      }
+      int p = 0;
+      SPECX_RS_HOST_UNROLL
+      for (int k = 0; k < NB; ++k) {
+        const vd wt = wv * t[k];
+        SPECX_RS_HOST_UNROLL
+        for (int l = 0; l <= k; ++l, ++p) am[p] += wt * t[l];
+      }
+      SPECX_RS_HOST_UNROLL
+      for (int k = 0; k < NB; ++k) am[NM + k] += fv * t[k];
+    };
+    long q = 0;
+    for (; q + kLanes <= n; q += kLanes) step(q, simd::load(w + q), simd::load(wf + q));
+    if (q < n) {
+      double wv[kLanes] = {}, fv[kLanes] = {};
+      for (long L = 0; L < n - q; ++L) {
+        wv[L] = w[q + L];
+        fv[L] = wf[q + L];
+      }
+      step(q, simd::load(wv), simd::load(fv));
+    }
+    SPECX_RS_HOST_UNROLL
+    for (int p = 0; p < NM + NB; ++p) acc[p] = am[p];
+  }
+
+  template <int NB>
+  void run_tile(const chi2_tile& tl) const {
+    constexpr int NM = NB * (NB + 1) / 2, NA = NM + NB;
+    const std::size_t ns = tl.nslot, nm = tl.nmember;
+    const std::uint32_t* mem = member + tl.mem0;
+    simd::vd acc[kMaxFits][NA];
+    for (std::size_t f = 0; f < ns * nm; ++f)
+      for (int p = 0; p < NA; ++p) acc[f][p] = simd::zero();
     alignas(64) double tb[NB][kChunk];
-    alignas(64) double wt[NB][kChunk];
-    alignas(64) double wfm[kChunk];
     for (int c = 0; c < ncam; ++c) {
       const camera_view& cv = cam[c];
-      const std::size_t nw = cv.nw;
-      const int nd = cv.ndiag, h = nd / 2;
-      const double* R = cv.res + t * static_cast<std::size_t>(nd) * nw;
-      const double* w = cv.w + t * nw;
-      const double* wf = cv.wf + t * nw;
-      const double* T = cv.tmpl + slot * static_cast<std::size_t>(NB) * nw;
-      const long lnw = static_cast<long>(nw);
-      for (std::size_t i0 = 0; i0 < nw; i0 += kChunk) {
-        const std::size_t n = nw - i0 < kChunk ? nw - i0 : kChunk;
+      const long nw = static_cast<long>(cv.nw);
+      const int nd = cv.ndiag;
+      for (long i0 = 0; i0 < nw; i0 += static_cast<long>(kChunk)) {
+        const long n = std::min<long>(static_cast<long>(kChunk), nw - i0);
         bool any = false;
-        for (std::size_t q = 0; q < n; ++q) any = any || w[i0 + q] != 0;
+        for (std::size_t j = 0; j < nm && !any; ++j) {
+          const double* w = cv.w + mem[j] * cv.nw + i0;
+          for (long q = 0; q < n; ++q) any = any || w[q] != 0;
+        }
         if (!any) continue;
-        for (int k = 0; k < NB; ++k)
-          for (std::size_t q = 0; q < kChunk; ++q) tb[k][q] = 0;
-        // (R x)_i = Σ_d res[d, i + h − d] x_{i + h − d}, for 0 ≤ i + h − d < nw.
-        for (int d = 0; d < nd; ++d) {
-          const long off = h - d;
-          const long ilo = std::max<long>(static_cast<long>(i0), -off);
-          const long ihi = std::min<long>(static_cast<long>(i0 + n), lnw - off);
-          if (ihi <= ilo) continue;
-          const long len = ihi - ilo;
-          const double* Rd = R + static_cast<long>(d) * lnw + (ilo + off);
-          for (int k = 0; k < NB; ++k) {
-            const double* Tk = T + static_cast<long>(k) * lnw + (ilo + off);
-            double* tk = tb[k] + (ilo - static_cast<long>(i0));
-            for (long j = 0; j < len; ++j) tk[j] += Rd[j] * Tk[j];
+        for (std::size_t s = 0; s < ns; ++s) {
+          const double* T = cv.tmpl + (tl.slot0 + s) * static_cast<std::size_t>(NB) * cv.nw;
+          bool finite = true;
+          for (std::size_t j = 0; j < nm; ++j) {
+            if (j == 0 || group_rep[mem[j]] != group_rep[mem[j - 1]]) {
+              const double* R = cv.res + static_cast<std::size_t>(mem[j]) * static_cast<std::size_t>(nd) * cv.nw;
+              form_tb<NB>(R, T, nw, nd, i0, n, tb);
+              // x·0 is NaN exactly when x is ±inf or NaN.
+              double probe = 0;
+              const long n4 = (n + kLanes - 1) / kLanes * kLanes;
+              for (int k = 0; k < NB; ++k)
+                for (long q = 0; q < n4; ++q) probe += tb[k][q] * 0.0;
+              finite = probe == 0;
+            }
+            const double* w = cv.w + mem[j] * cv.nw + i0;
+            const double* wf = cv.wf + mem[j] * cv.nw + i0;
+            if (finite) accumulate_chunk<NB, false>(tb, w, wf, n, acc[s * nm + j]);
+            else accumulate_chunk<NB, true>(tb, w, wf, n, acc[s * nm + j]);
           }
-        }
-        for (std::size_t q = 0; q < kChunk; ++q) {
-          const double wi = q < n ? w[i0 + q] : 0.0;
-          const bool on = wi != 0;
-          wfm[q] = on ? wf[i0 + q] : 0.0;
-          for (int k = 0; k < NB; ++k) {
-            const double v = on ? tb[k][q] : 0.0;
-            tb[k][q] = v;
-            wt[k][q] = wi * v;
-          }
-        }
-        int p = 0;
-        for (int k = 0; k < NB; ++k) {
-          for (std::size_t q = 0; q < kChunk; q += kLanes)
-            for (int L = 0; L < kLanes; ++L) ay[k][L] += wfm[q + L] * tb[k][q + L];
-          for (int l = 0; l <= k; ++l, ++p)
-            for (std::size_t q = 0; q < kChunk; q += kLanes)
-              for (int L = 0; L < kLanes; ++L) am[p][L] += wt[k][q + L] * tb[l][q + L];
         }
       }
     }
-    auto lane_sum = [](const double* a) {
-      return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
-    };
-    static_assert(kLanes == 8, "lane_sum sums 8 lanes");
-    for (int p = 0; p < NM; ++p) m_out[p] = lane_sum(am[p]);
-    for (int k = 0; k < NB; ++k) y_out[k] = lane_sum(ay[k]);
+    for (std::size_t s = 0; s < ns; ++s)
+      for (std::size_t j = 0; j < nm; ++j) {
+        const std::size_t t = mem[j], slot = tl.slot0 + s;
+        double m[NM], y[NB];
+        const simd::vd* a = acc[s * nm + j];
+        for (int p = 0; p < NM; ++p) m[p] = simd::lane_sum(a[p]);
+        for (int k = 0; k < NB; ++k) y[k] = simd::lane_sum(a[NM + k]);
+        finish<NB>(pair_target ? slot : slot * ntarget + t, t, m, y);
+      }
   }
+  static_assert(kLanes == simd::lanes, "the host kernel's lanes are one simd::vd");
 #endif
 };
 
