@@ -185,6 +185,19 @@ extraction_result extract_frame(B be, const P& psf, const image_view& img, int s
   const auto view = psf.view();
   const int snx = view.stamp_nx(), sny = view.stamp_ny(), sp = snx * sny;
 
+  // Batch workspaces, grown on demand and reused across batches: fresh pages
+  // (≈ 250 MB per bundle, zero-filled by the allocator) cost more than the work
+  // done on them. Every kernel writes what it later reads, so stale contents
+  // from an earlier batch are never used.
+  backend::vector_t<B, double> d_stamps, d_band, d_hcopy, d_x, d_fw, d_wpix, d_ppix, d_wsbuf, d_model, d_work,
+      d_chi2x, d_pmfx, d_z, d_cov, d_q;
+  backend::vector_t<B, int> d_corners, d_rbuf, d_info;
+  backend::vector_t<B, std::uint8_t> d_valid;
+  auto grow = [&](auto& v, std::size_t n) {
+    using T = typename std::decay_t<decltype(v)>::value_type;
+    if (v.size() < n) v = backend::make_vector<T>(be, n);
+  };
+
   // ---- batches of bundles ------------------------------------------------------
   std::size_t first = 0;
   while (first < plans.size()) {
@@ -222,9 +235,9 @@ extraction_result extract_frame(B be, const P& psf, const image_view& img, int s
     // Stamps of every (fiber, bin) the batch solves, evaluated once.
     t0 = clock::now();
     const std::size_t ncache = static_cast<std::size_t>(nf) * nm;
-    auto d_stamps = backend::make_vector<double>(be, ncache * sp);
-    auto d_corners = backend::make_vector<int>(be, 2 * ncache);
-    auto d_valid = backend::make_vector<std::uint8_t>(be, ncache);
+    grow(d_stamps, ncache * sp);
+    grow(d_corners, 2 * ncache);
+    grow(d_valid, ncache);
     backend::for_each_index(be, ncache,
                             detail::stamp_fn<decltype(view)>{view, backend::raw(be, d_stamps), backend::raw(be, d_corners),
                                                              backend::raw(be, d_valid), f0, nf, m0, nm, psf.npix_y(),
@@ -263,27 +276,30 @@ extraction_result extract_frame(B be, const P& psf, const image_view& img, int s
 
     // Assemble, regularise, factorise, solve.
     const std::size_t sz_band = static_cast<std::size_t>(n_max) * ld;
-    auto d_band = backend::make_vector<double>(be, np * sz_band);
-    auto d_hcopy = backend::make_vector<double>(be, opt.full_decorrelation ? np * sz_band : 0);
-    auto d_x = backend::make_vector<double>(be, np * n_max);
-    auto d_fw = backend::make_vector<double>(be, np * n_max);
-    auto d_wpix = backend::make_vector<double>(be, np * npix_max);
-    auto d_ppix = backend::make_vector<double>(be, np * npix_max);
+    grow(d_band, np * sz_band);
+    grow(d_hcopy, opt.full_decorrelation ? np * sz_band : 0);
+    grow(d_x, np * n_max);
+    grow(d_fw, np * n_max);
+    grow(d_wpix, np * npix_max);
+    grow(d_ppix, np * npix_max);
     auto d_status = backend::make_vector<int>(be, np);
+    grow(d_wsbuf, np * static_cast<std::size_t>(sp));
+    grow(d_rbuf, np * static_cast<std::size_t>(n_max) * 8);
     backend::for_each_index(
         be, np,
         detail::assemble_solve_fn{pp, geo, idata, backend::raw(be, d_band), backend::raw(be, d_x), backend::raw(be, d_wpix),
                                   backend::raw(be, d_ppix), backend::raw(be, d_fw), backend::raw(be, d_status),
-                                  opt.full_decorrelation ? backend::raw(be, d_hcopy) : nullptr, ld, n_max, npix_max,
+                                  opt.full_decorrelation ? backend::raw(be, d_hcopy) : nullptr,
+                                  backend::raw(be, d_wsbuf), backend::raw(be, d_rbuf), ld, n_max, npix_max,
                                   opt.min_weight_fraction, opt.regularize});
     res.timings.assemble += detail::seconds_since(t0);
 
     // Model, χ²/pixel and masked fractions.
     t0 = clock::now();
-    auto d_model = backend::make_vector<double>(be, np * npix_max);
-    auto d_work = backend::make_vector<double>(be, np * npix_max);
-    auto d_chi2x = backend::make_vector<double>(be, np * n_max);
-    auto d_pmfx = backend::make_vector<double>(be, np * n_max);
+    grow(d_model, np * npix_max);
+    grow(d_work, np * npix_max);
+    grow(d_chi2x, np * n_max);
+    grow(d_pmfx, np * n_max);
     backend::for_each_index(be, np,
                             detail::model_chi2_fn{pp, geo, backend::raw(be, d_x), backend::raw(be, d_wpix),
                                                   backend::raw(be, d_ppix), backend::raw(be, d_model),
@@ -304,27 +320,52 @@ extraction_result extract_frame(B be, const P& psf, const image_view& img, int s
 
     if (!opt.full_decorrelation) {
       // Per-fiber decorrelation: C_ff, Q = C_ff^(−1/2), R, flux, ivar — in chunks
-      // bounding the Z workspace (n_max × nw_max per item).
-      const std::size_t zbytes = static_cast<std::size_t>(n_max) * nw_max * sizeof(double);
-      const std::size_t chunk = std::max<std::size_t>(1, std::min<std::size_t>(nitem, (256u << 20) / std::max<std::size_t>(zbytes, 1)));
-      for (std::size_t it0 = 0; it0 < nitem; it0 += chunk) {
-        const std::size_t nit = std::min(chunk, nitem - it0);
-        auto d_items = backend::to_backend(be, std::span<const int>(items.data() + 2 * it0, 2 * nit));
-        auto d_z = backend::make_vector<double>(be, nit * n_max * nw_max);
-        auto d_cov = backend::make_vector<double>(be, nit * nw_max * nw_max);
-        auto d_q = backend::make_vector<double>(be, nit * nw_max * nw_max);
-        auto d_info = backend::make_vector<int>(be, nit);
+      // bounding the Z workspace (n_max × nw_max per item). Items are grouped by
+      // their patch's nw and each group is decomposed at its own size instead of
+      // padded with the identity to the batch's largest nw (r: nw 67–74 inside the
+      // grid, ≈ 45 at its ends; the eigen-decomposition costs ∝ nw³). Every item
+      // writes its own output bins, so the order does not matter.
+      const std::size_t zbytes =
+          static_cast<std::size_t>(n_max) * detail::fiber_covariance_fn::zstride(nw_max) * sizeof(double);
+      // Each item's Z (≈ 250 kB) is used by one thread from start to end, so the
+      // chunk size does not matter for locality; fewer, larger chunks mean fewer
+      // parallel regions (barriers). The workspace is reused across batches.
+      const std::size_t zbudget = backend::host_accessible_v<B> ? (std::size_t(64) << 20) : (std::size_t(256) << 20);
+      const std::size_t chunk = std::max<std::size_t>(1, std::min<std::size_t>(nitem, zbudget / std::max<std::size_t>(zbytes, 1)));
+      std::vector<int> sorted(items.size());
+      {
+        std::vector<std::size_t> order(nitem);
+        for (std::size_t i = 0; i < nitem; ++i) order[i] = i;
+        std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
+          return hp[static_cast<std::size_t>(items[2 * a])].nw < hp[static_cast<std::size_t>(items[2 * b])].nw;
+        });
+        for (std::size_t i = 0; i < nitem; ++i) {
+          sorted[2 * i] = items[2 * order[i]];
+          sorted[2 * i + 1] = items[2 * order[i] + 1];
+        }
+      }
+      grow(d_z, chunk * n_max * detail::fiber_covariance_fn::zstride(nw_max));
+      grow(d_cov, chunk * nw_max * nw_max);
+      grow(d_q, chunk * nw_max * nw_max);
+      grow(d_info, chunk);
+      for (std::size_t it0 = 0; it0 < nitem;) {
+        // The run of items with this nw, up to one chunk.
+        const int nwc = hp[static_cast<std::size_t>(sorted[2 * it0])].nw;
+        std::size_t it1 = it0;
+        while (it1 < nitem && it1 - it0 < chunk && hp[static_cast<std::size_t>(sorted[2 * it1])].nw == nwc) ++it1;
+        const std::size_t nit = it1 - it0;
+        auto d_items = backend::to_backend(be, std::span<const int>(sorted.data() + 2 * it0, 2 * nit));
         t0 = clock::now();
         backend::for_each_index(be, nit,
                                 detail::fiber_covariance_fn{pp, backend::raw(be, d_items), backend::raw(be, d_band),
                                                             backend::raw(be, d_status), backend::raw(be, d_z),
-                                                            backend::raw(be, d_cov), ld, n_max, nw_max});
+                                                            backend::raw(be, d_cov), ld, n_max, nwc});
         res.timings.covariance += detail::seconds_since(t0);
         t0 = clock::now();
         backend::inv_sqrt(be,
-                          backend::matrix_batch<const double>(backend::make_batch(backend::raw(be, d_cov), nw_max, nw_max,
-                                                                                  static_cast<int>(nit))),
-                          backend::make_batch(backend::raw(be, d_q), nw_max, nw_max, static_cast<int>(nit)),
+                          backend::matrix_batch<const double>(
+                              backend::make_batch(backend::raw(be, d_cov), nwc, nwc, static_cast<int>(nit))),
+                          backend::make_batch(backend::raw(be, d_q), nwc, nwc, static_cast<int>(nit)),
                           backend::raw(be, d_info), 0.0);
         res.timings.decorrelate += detail::seconds_since(t0);
         t0 = clock::now();
@@ -332,8 +373,10 @@ extraction_result extract_frame(B be, const P& psf, const image_view& img, int s
                                 detail::finalize_fn{pp, backend::raw(be, d_items), backend::raw(be, d_q),
                                                     backend::raw(be, d_x), backend::raw(be, d_chi2x),
                                                     backend::raw(be, d_pmfx), backend::raw(be, d_status), fout, n_max,
-                                                    nw_max, false, dw, opt.somebadpix_fraction, opt.bad2dfit_chi2});
+                                                    nwc, false, dw, opt.somebadpix_fraction, opt.bad2dfit_chi2,
+                                                    backend::raw(be, d_cov)});  // C_ff is spent: scratch
         res.timings.finalize += detail::seconds_since(t0);
+        it0 = it1;
       }
     } else {
       // Full decorrelation (specter ndecorr=True): Q = (AᵀWA)^(1/2) = H · H^(−1/2),

@@ -149,6 +149,8 @@ struct assemble_solve_fn {
   double* fweight;  // [npatch][n_max] Σ w·A per unknown
   int* status;
   double* hcopy;  // optional [npatch][n_max · ld]: AᵀWA before factorisation (full decorrelation)
+  double* wsbuf;  // [npatch][stamp pixels]: w·s of the current unknown
+  int* rbuf;      // [npatch][n_max · 8]: clipped rectangle, stamp corner, cache index, empty
   int ld, n_max, npix_max;
   double min_weight_fraction, regularize;
 
@@ -177,20 +179,43 @@ struct assemble_solve_fn {
     const int b = ld - 1;
     for (int i = 0; i < p.n * ld; ++i) ab[i] = 0;
     double fwmax = 0;
+    const int snx = g.sc.snx;
+    double* wsa = wsbuf + static_cast<std::ptrdiff_t>(k) * snx * g.sc.sny;
+    // Clipped rectangles and stamp origins of all unknowns, once (the pair loop
+    // below visits each unknown up to 2b times).
+    int* R = rbuf + static_cast<std::ptrdiff_t>(k) * n_max * 8;
     for (int u = 0; u < p.n; ++u) {
-      const std::ptrdiff_t ca = g.cache_index(p, u);
-      const rect ra = g.clip(p, ca);
+      const std::ptrdiff_t cu = g.cache_index(p, u);
+      const rect r = g.clip(p, cu);
+      int* ru = R + 8 * u;
+      ru[0] = r.x0;
+      ru[1] = r.x1;
+      ru[2] = r.y0;
+      ru[3] = r.y1;
+      ru[4] = g.sc.corners[2 * cu];
+      ru[5] = g.sc.corners[2 * cu + 1];
+      ru[6] = static_cast<int>(cu);
+      ru[7] = r.empty() ? 1 : 0;
+    }
+    for (int u = 0; u < p.n; ++u) {
+      const int* rau = R + 8 * u;
+      const std::ptrdiff_t ca = rau[6];
+      const rect ra{rau[0], rau[1], rau[2], rau[3]};
       double y = 0, f = 0;
-      if (!ra.empty()) {
+      if (!rau[7]) {
         const double* sa = g.stamp(ca);
-        const int xa = g.sc.corners[2 * ca], ya = g.sc.corners[2 * ca + 1];
+        const int xa = rau[4], ya = rau[5];
+        // w·s_a over the clipped stamp, kept for the products with the partners
+        // ((w·s_a)·s_b is the product w·s_a·s_b as written before, bit for bit).
         double haa = 0;
         for (int yy = ra.y0; yy < ra.y1; ++yy) {
-          const double* s = sa + (yy - ya) * g.sc.snx - xa;
+          const double* s = sa + (yy - ya) * snx - xa;
+          double* o = wsa + (yy - ya) * snx - xa;
           const double* w = W + (yy - p.y0) * p.wx - p.x0;
           const double* v = P + (yy - p.y0) * p.wx - p.x0;
           for (int xx = ra.x0; xx < ra.x1; ++xx) {
             const double ws = w[xx] * s[xx];
+            o[xx] = ws;
             f += ws;
             y += ws * v[xx];
             haa += ws * s[xx];
@@ -199,22 +224,28 @@ struct assemble_solve_fn {
         ab[static_cast<std::ptrdiff_t>(u) * ld] = haa;
         const int last = (u + b < p.n - 1) ? u + b : p.n - 1;
         for (int v2 = u + 1; v2 <= last; ++v2) {
-          const std::ptrdiff_t cb = g.cache_index(p, v2);
-          const rect rb = g.clip(p, cb);
-          if (rb.empty()) continue;
-          const int ox0 = ra.x0 > rb.x0 ? ra.x0 : rb.x0, ox1 = ra.x1 < rb.x1 ? ra.x1 : rb.x1;
-          const int oy0 = ra.y0 > rb.y0 ? ra.y0 : rb.y0, oy1 = ra.y1 < rb.y1 ? ra.y1 : rb.y1;
+          const int* rbv = R + 8 * v2;
+          if (rbv[7]) continue;
+          const int ox0 = ra.x0 > rbv[0] ? ra.x0 : rbv[0], ox1 = ra.x1 < rbv[1] ? ra.x1 : rbv[1];
+          const int oy0 = ra.y0 > rbv[2] ? ra.y0 : rbv[2], oy1 = ra.y1 < rbv[3] ? ra.y1 : rbv[3];
           if (ox1 <= ox0 || oy1 <= oy0) continue;
-          const double* sb = g.stamp(cb);
-          const int xb = g.sc.corners[2 * cb], yb = g.sc.corners[2 * cb + 1];
-          double h = 0;
+          const double* sb = g.stamp(rbv[6]);
+          const int xb = rbv[4], yb = rbv[5];
+          // Four partial sums: the dot product is latency-bound with one.
+          double h0 = 0, h1 = 0, h2 = 0, h3 = 0;
           for (int yy = oy0; yy < oy1; ++yy) {
-            const double* s1 = sa + (yy - ya) * g.sc.snx - xa;
-            const double* s2 = sb + (yy - yb) * g.sc.snx - xb;
-            const double* w = W + (yy - p.y0) * p.wx - p.x0;
-            for (int xx = ox0; xx < ox1; ++xx) h += w[xx] * s1[xx] * s2[xx];
+            const double* s1 = wsa + (yy - ya) * snx - xa;
+            const double* s2 = sb + (yy - yb) * snx - xb;
+            int xx = ox0;
+            for (; xx + 3 < ox1; xx += 4) {
+              h0 += s1[xx] * s2[xx];
+              h1 += s1[xx + 1] * s2[xx + 1];
+              h2 += s1[xx + 2] * s2[xx + 2];
+              h3 += s1[xx + 3] * s2[xx + 3];
+            }
+            for (; xx < ox1; ++xx) h0 += s1[xx] * s2[xx];
           }
-          ab[static_cast<std::ptrdiff_t>(u) * ld + (v2 - u)] = h;
+          ab[static_cast<std::ptrdiff_t>(u) * ld + (v2 - u)] = (h0 + h1) + (h2 + h3);
         }
       }
       xk[u] = y;
@@ -320,36 +351,168 @@ struct model_chi2_fn {
 /// lower triangular), so C[j, j'] sums rows ≥ max(r_j, r_j'). The block is written
 /// into an nw_max × nw_max matrix padded with the identity (inv_sqrt then returns
 /// the identity there, leaving the nw × nw block exact).
+///
+/// Z is formed row by row (row-major, zstride(nw_max) per row): row i of L⁻¹E_f is
+/// (e_i − Σ_{i−b ≤ k < i} L[i,k]·Z[k,·]) / L[i,i], the same operations in the same
+/// order (k ascending) as a column-wise forward substitution, but the inner loop
+/// runs over the ≤ nw active right-hand sides, contiguous, so it vectorises
+/// without reassociation (a multi-RHS banded TRSM); rows of the staircase hold
+/// explicit zeros beyond their active columns (adding 0·l is exact). ZᵀZ is
+/// accumulated by rank-1 row updates over the active columns only, i ascending:
+/// the same terms in the same order as the column dot products.
 struct fiber_covariance_fn {
   const patch_desc* patches;
   const int* items;  // [nitem][2]: patch, kept-fiber index
   const double* band;
   const int* status;
-  double* zws;  // [nitem][n_max · nw_max]
+  double* zws;  // [nitem][n_max · zstride(nw_max)]
   double* cov;  // [nitem][nw_max²]
   int ld, n_max, nw_max;
+
+  /// Row stride of Z: nw rounded up to whole 8-wide column blocks.
+  SPECX_HOST_DEVICE static int zstride(int nw) { return (nw + 7) / 8 * 8; }
+
+  // Row i of Z over the columns [jb, jb + W) (W a multiple of 8, within the
+  // stride): the accumulators stay in registers over the k loop.
+  template <int W>
+  SPECX_HOST_DEVICE static void substitute(double* zi, const double* Z, int zld, const double* ab, int ld, int i,
+                                           int k0, int jb) {
+    double acc[W];
+    for (int q = 0; q < W; ++q) acc[q] = zi[jb + q];
+    for (int kk = k0; kk < i; ++kk) {
+      const double l = ab[static_cast<std::ptrdiff_t>(kk) * ld + (i - kk)];
+      const double* zk = Z + static_cast<std::ptrdiff_t>(kk) * zld + jb;
+      for (int q = 0; q < W; ++q) acc[q] -= zk[q] * l;
+    }
+    const double d = ab[static_cast<std::ptrdiff_t>(i) * ld];
+    for (int q = 0; q < W; ++q) zi[jb + q] = acc[q] / d;
+  }
+
+  // Rows i and i + 1 (b ≥ 1) over the columns [jb, jb + W): each z_k row is
+  // loaded once for both; row i is finished (÷ L[i,i]) and enters row i + 1 as
+  // its last term, k = i. Per element the operations and their order are those
+  // of the one-row form.
+  template <int W>
+  SPECX_HOST_DEVICE static void substitute2(double* zi, const double* Z, int zld, const double* ab, int ld, int i,
+                                            int b, int jb) {
+    double* zn = zi + zld;
+    double a0[W], a1[W];
+    for (int q = 0; q < W; ++q) {
+      a0[q] = zi[jb + q];
+      a1[q] = zn[jb + q];
+    }
+    int kk = i - b;
+    if (kk >= 0) {  // L[i+1, i−b] lies outside the band: row i only
+      const double l = ab[static_cast<std::ptrdiff_t>(kk) * ld + b];
+      const double* zk = Z + static_cast<std::ptrdiff_t>(kk) * zld + jb;
+      for (int q = 0; q < W; ++q) a0[q] -= zk[q] * l;
+      ++kk;
+    } else {
+      kk = 0;
+    }
+    for (; kk < i; ++kk) {
+      const double l0 = ab[static_cast<std::ptrdiff_t>(kk) * ld + (i - kk)];
+      const double l1 = ab[static_cast<std::ptrdiff_t>(kk) * ld + (i + 1 - kk)];
+      const double* zk = Z + static_cast<std::ptrdiff_t>(kk) * zld + jb;
+      for (int q = 0; q < W; ++q) {
+        a0[q] -= zk[q] * l0;
+        a1[q] -= zk[q] * l1;
+      }
+    }
+    const double d0 = ab[static_cast<std::ptrdiff_t>(i) * ld];
+    const double l10 = ab[static_cast<std::ptrdiff_t>(i) * ld + 1];
+    const double d1 = ab[static_cast<std::ptrdiff_t>(i + 1) * ld];
+    for (int q = 0; q < W; ++q) {
+      const double v = a0[q] / d0;
+      zi[jb + q] = v;
+      a1[q] -= v * l10;
+      zn[jb + q] = a1[q] / d1;
+    }
+  }
+
+  // Dispatches the column blocks of rows [i, i + rows) (rows = 1 or 2) whose
+  // active width is ja: full 32-wide blocks, then one block of 8, 16, 24 or 32.
+  SPECX_HOST_DEVICE static void substitute_rows(double* zi, const double* Z, int zld, const double* ab, int ld, int i,
+                                                int b, int ja, int rows) {
+    const int k0 = i - b > 0 ? i - b : 0;
+    int jb = 0;
+    for (; jb + 32 <= ja; jb += 32)
+      rows == 2 ? substitute2<32>(zi, Z, zld, ab, ld, i, b, jb) : substitute<32>(zi, Z, zld, ab, ld, i, k0, jb);
+    const int rem = ja - jb;
+    if (rem > 24)
+      rows == 2 ? substitute2<32>(zi, Z, zld, ab, ld, i, b, jb) : substitute<32>(zi, Z, zld, ab, ld, i, k0, jb);
+    else if (rem > 16)
+      rows == 2 ? substitute2<24>(zi, Z, zld, ab, ld, i, b, jb) : substitute<24>(zi, Z, zld, ab, ld, i, k0, jb);
+    else if (rem > 8)
+      rows == 2 ? substitute2<16>(zi, Z, zld, ab, ld, i, b, jb) : substitute<16>(zi, Z, zld, ab, ld, i, k0, jb);
+    else if (rem > 0)
+      rows == 2 ? substitute2<8>(zi, Z, zld, ab, ld, i, b, jb) : substitute<8>(zi, Z, zld, ab, ld, i, k0, jb);
+  }
+
   SPECX_HOST_DEVICE void operator()(std::size_t t) const {
     const int k = items[2 * t], c = items[2 * t + 1];
     const patch_desc p = patches[k];
     double* C = cov + static_cast<std::ptrdiff_t>(t) * nw_max * nw_max;
-    for (int i = 0; i < nw_max * nw_max; ++i) C[i] = 0;
-    for (int j = 0; j < nw_max; ++j) C[j * nw_max + j] = 1;
-    if (status[k] != 0) return;
+    const bool ok = status[k] == 0;
+    const int nw = ok ? p.nw : 0;
+    for (int j = 0; j < nw_max; ++j) {
+      double* cj = C + static_cast<std::ptrdiff_t>(j) * nw_max;
+      for (int i = 0; i < nw_max; ++i) cj[i] = 0;
+      if (j >= nw) cj[j] = 1;
+    }
+    if (!ok) return;
+    const int zld = zstride(nw_max);
     const double* ab = band + static_cast<std::ptrdiff_t>(k) * n_max * ld;
-    double* Z = zws + static_cast<std::ptrdiff_t>(t) * n_max * nw_max;
-    const int fi = p.keep0 - p.fib0 + c;
-    for (int j = 0; j < p.nw; ++j)
-      backend::band_inverse_column(p.n, ld - 1, ab, ld, j * p.nfib + fi, Z + static_cast<std::ptrdiff_t>(j) * n_max);
-    for (int j = 0; j < p.nw; ++j) {
-      const double* zj = Z + static_cast<std::ptrdiff_t>(j) * n_max;
-      for (int j2 = j; j2 < p.nw; ++j2) {
-        const double* zk = Z + static_cast<std::ptrdiff_t>(j2) * n_max;
-        double s = 0;
-        for (int i = j2 * p.nfib + fi; i < p.n; ++i) s += zj[i] * zk[i];
-        C[j2 * nw_max + j] = s;
-        C[j * nw_max + j2] = s;
+    double* Z = zws + static_cast<std::ptrdiff_t>(t) * n_max * zld;
+    const int fi = p.keep0 - p.fib0 + c, nfib = p.nfib, n = p.n, b = ld - 1;
+    // Z = L⁻¹ E_f, two rows at a time. Every stored value beyond a row's active
+    // columns is an exact zero (by induction: (0 − Σ 0·l)/d), so the blocks may
+    // run past a row's ja.
+    for (int i = 0; i < n; ++i) {
+      double* zi = Z + static_cast<std::ptrdiff_t>(i) * zld;
+      for (int j = 0; j < zld; ++j) zi[j] = 0;
+      if (i >= fi && (i - fi) % nfib == 0) zi[(i - fi) / nfib] = 1;
+    }
+    for (int i = fi; i < n;) {
+      const int rows = (i + 1 < n && b >= 1) ? 2 : 1;
+      const int ja = (i + rows - 1 - fi) / nfib + 1;  // active columns of the last row
+      substitute_rows(Z + static_cast<std::ptrdiff_t>(i) * zld, Z, zld, ab, ld, i, b, ja, rows);
+      i += rows;
+    }
+    // C[j2·nw_max + j] += Z[i, j]·Z[i, j2] for j ≤ j2 < ja(i), i ascending, four
+    // rows per pass (a row's entries beyond its ja are zeros: adding 0 is exact),
+    // then mirrored.
+    int i = fi;
+    for (; i + 3 < n; i += 4) {
+      const double* z0 = Z + static_cast<std::ptrdiff_t>(i) * zld;
+      const double* z1 = z0 + zld;
+      const double* z2 = z1 + zld;
+      const double* z3 = z2 + zld;
+      const int ja = (i + 3 - fi) / nfib + 1;
+      for (int j2 = 0; j2 < ja; ++j2) {
+        const double a0 = z0[j2], a1 = z1[j2], a2 = z2[j2], a3 = z3[j2];
+        double* cr = C + static_cast<std::ptrdiff_t>(j2) * nw_max;
+        for (int j = 0; j <= j2; ++j) {
+          double v = cr[j];
+          v += z0[j] * a0;
+          v += z1[j] * a1;
+          v += z2[j] * a2;
+          v += z3[j] * a3;
+          cr[j] = v;
+        }
       }
     }
+    for (; i < n; ++i) {
+      const double* zi = Z + static_cast<std::ptrdiff_t>(i) * zld;
+      const int ja = (i - fi) / nfib + 1;
+      for (int j2 = 0; j2 < ja; ++j2) {
+        const double z2 = zi[j2];
+        double* cr = C + static_cast<std::ptrdiff_t>(j2) * nw_max;
+        for (int j = 0; j <= j2; ++j) cr[j] += zi[j] * z2;
+      }
+    }
+    for (int j2 = 0; j2 < nw; ++j2)
+      for (int j = 0; j < j2; ++j) C[static_cast<std::ptrdiff_t>(j) * nw_max + j2] = C[static_cast<std::ptrdiff_t>(j2) * nw_max + j];
   }
 };
 
@@ -381,6 +544,7 @@ struct finalize_fn {
   int n_max, nw_max;
   bool full;         // q is the full n_max × n_max matrix of the patch (index by patch)
   double dw, somebad, bad2dfit;
+  double* sums = nullptr;  // optional [nitem][nw_max]: scratch for the row sums (else recomputed)
 
   SPECX_HOST_DEVICE double qel(const patch_desc& p, std::size_t t, int k, int fi, int row_j, int u2) const {
     // Element (row of bin row_j of fiber fi, unknown u2) of Q.
@@ -406,6 +570,11 @@ struct finalize_fn {
     const patch_desc p = patches[k];
     const int fi = p.keep0 - p.fib0 + c;
     const int spec = p.keep0 + c - out.specmin;
+    // Row sums s = Q·1, each used by up to 2·ndiag + 2 outputs: computed once
+    // when scratch is given (the same sums, in the same order).
+    double* st = (sums && !full) ? sums + static_cast<std::ptrdiff_t>(t) * nw_max : nullptr;
+    if (st && status[k] == 0)
+      for (int j = 0; j < p.nw; ++j) st[j] = rowsum(p, t, k, fi, j);
     const double* xk = x + static_cast<std::ptrdiff_t>(k) * n_max;
     const double* cx = chi2x + static_cast<std::ptrdiff_t>(k) * n_max;
     const double* pm = pmf + static_cast<std::ptrdiff_t>(k) * n_max;
@@ -421,7 +590,7 @@ struct finalize_fn {
       if (pmfu > somebad) m |= specmask::somebadpix;
       if (pmfu >= 1.0) m |= specmask::allbadpix;
       double s = 0;
-      if (status[k] == 0) s = rowsum(p, t, k, fi, j);
+      if (status[k] == 0) s = st ? st[j] : rowsum(p, t, k, fi, j);
       const bool ok = status[k] == 0 && s > 0 && s < 1e300 && !(m & specmask::allbadpix);
       if (ok) {
         double acc = 0;
@@ -452,7 +621,7 @@ struct finalize_fn {
         const int row = j + d - out.ndiag;
         double r = 0;
         if (ok && row >= 0 && row < p.nw) {
-          const double sr = rowsum(p, t, k, fi, row);
+          const double sr = st ? st[row] : rowsum(p, t, k, fi, row);
           const double qv = full ? qel(p, t, k, fi, row, j * p.nfib + fi) : qel(p, t, k, fi, row, j);
           r = sr != 0 ? qv / sr : 0.0;
         } else if (!ok && d == out.ndiag) {
