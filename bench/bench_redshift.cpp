@@ -2,7 +2,8 @@
 // targets (tests/data/reference/redrock-sim24.fits, b+r+z) with the 11 default
 // templates and redrock's grids, per backend (argument 0: the file as is, all
 // targets sharing one resolution matrix, so R T is formed once per redshift;
-// argument 1: every target's R made distinct, the general case); and the coarse
+// argument 1: every target's R made distinct, the general case; second argument:
+// zfind's coarse_scan, 0 = two_pass (the default), 1 = exact); and the coarse
 // scan of one template.
 // Counters: s/target (wall, all threads), µs per (target, template, z) and the
 // GFLOP/s of the scan kernel (2·npix·nbasis·(ndiag + (nbasis+3)/2) flops per fit).
@@ -65,8 +66,11 @@ template <class B>
 static void BM_RedshiftZfind(benchmark::State& state) {
   const auto& tpl = templates();
   const auto& tb = state.range(0) == 0 ? targets() : targets_distinct_r();
+  zfind_options opt;
+  opt.coarse = state.range(1) == 0 ? coarse_scan::two_pass : coarse_scan::exact;
+  state.SetLabel(state.range(1) == 0 ? "two_pass" : "exact");
   zfind_result r;
-  for (auto _ : state) r = zfind(B{}, tpl, tb);
+  for (auto _ : state) r = zfind(B{}, tpl, tb, opt);
   // Validation (outside the timed loop): every best fit's SPECTYPE/SUBTYPE as redrock.
   io::fits_file f(ref_file);
   const auto ref = io::read_table(f, "REDSHIFTS");
@@ -108,7 +112,8 @@ static void BM_RedshiftScan(benchmark::State& state) {
 }
 
 #define SPECX_REDSHIFT_BENCH(B, TAG)                                                                        \
-  BENCHMARK_TEMPLATE(BM_RedshiftZfind, B)->Name("BM_RedshiftZfind/" TAG "/24")->Arg(0)->Arg(1)               \
+  BENCHMARK_TEMPLATE(BM_RedshiftZfind, B)->Name("BM_RedshiftZfind/" TAG "/24")                               \
+      ->Args({0, 1})->Args({1, 1})->Args({1, 0})                                                            \
       ->Unit(benchmark::kSecond)->Iterations(1)->UseRealTime();                                             \
   BENCHMARK_TEMPLATE(BM_RedshiftScan, B)->Name("BM_RedshiftScan/" TAG "/24")->Arg(0)->Arg(1)->Arg(3)        \
       ->Unit(benchmark::kMillisecond)->Iterations(1)->UseRealTime();

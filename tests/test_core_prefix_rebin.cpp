@@ -72,3 +72,40 @@ TEST_CASE("make_prefix_integral: input checks and exact values") {
   CHECK_THROWS_AS(core::make_prefix_integral(std::span<const double>(x), std::span<const double>(y), 2),
                   invalid_argument);
 }
+
+TEST_CASE_TEMPLATE("prefix_rebin_batch: locating edges on a uniform grid gives the search's bits", B,
+                   SPECX_TEST_BACKENDS) {
+  // A 0.1 Å grid as redrock's linear templates are stored (x0 + k·dx, rounded),
+  // a jittered copy that detect_uniform must refuse, and edges that land exactly
+  // on samples (ties decide the segment).
+  B be;
+  const std::size_t nx = 88334, ny = 3;
+  std::vector<double> x(nx), y(ny * nx), jit(nx);
+  for (std::size_t k = 0; k < nx; ++k) x[k] = 1166.666666666667 + 0.1 * static_cast<double>(k);
+  for (std::size_t k = 0; k < nx; ++k) jit[k] = x[k] + (k % 7 == 3 ? 0.02 : 0.0);
+  for (std::size_t m = 0; m < ny; ++m)
+    for (std::size_t k = 0; k < nx; ++k) y[m * nx + k] = std::cos(0.013 * static_cast<double>(k * (m + 1)));
+  const auto g = core::detect_uniform(std::span<const double>(x));
+  CHECK(g.inv_dx > 0);
+  CHECK(core::detect_uniform(std::span<const double>(jit)).inv_dx == 0);
+  const auto p = core::make_prefix_integral(std::span<const double>(x), std::span<const double>(y), ny);
+  std::vector<double> edges(2001);
+  for (std::size_t i = 0; i < edges.size(); ++i) edges[i] = 3600 + 0.8 * static_cast<double>(i);
+  edges[100] = x[9980] * 1.7;  // 3679.9 Å, scaled by 1/1.7 below: on a sample (up to rounding)
+  const std::vector<double> scales{1 / 1.0, 1 / 1.7, 1 / 3.08};
+  const std::size_t nbins = edges.size() - 1;
+  auto dx = backend::to_backend(be, std::span<const double>(x));
+  auto dtab = backend::to_backend(be, std::span<const double>(p.table));
+  auto de = backend::to_backend(be, std::span<const double>(edges));
+  auto ds = backend::to_backend(be, std::span<const double>(scales));
+  auto search = backend::make_vector<double>(be, scales.size() * ny * nbins);
+  auto direct = backend::make_vector<double>(be, scales.size() * ny * nbins);
+  core::prefix_rebin_batch(be, backend::raw(be, dx), nx, backend::raw(be, dtab), ny, backend::raw(be, de),
+                           edges.size(), backend::raw(be, ds), scales.size(), backend::raw(be, search), 64);
+  core::prefix_rebin_batch(be, backend::raw(be, dx), nx, backend::raw(be, dtab), ny, backend::raw(be, de),
+                           edges.size(), backend::raw(be, ds), scales.size(), backend::raw(be, direct), 64, g);
+  const auto a = backend::to_host(be, search), b = backend::to_host(be, direct);
+  std::size_t differ = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) differ += a[i] != b[i];
+  CHECK(differ == 0);
+}

@@ -9,6 +9,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <map>
+#include <optional>
+#include <utility>
 #include <string>
 #include <vector>
 
@@ -39,11 +41,32 @@ struct target_result {
   std::vector<candidate> fits;
 };
 
+/// How the coarse χ²(z) scan treats the targets' resolution matrices.
+///  * exact: every (target, z) fitted with the target's own R (redrock);
+///  * two_pass: a first pass with one shared R per camera (the batch mean), so
+///    R T is formed once per redshift for all targets, then the exact χ² (own R)
+///    in windows of ±window_halfwidth grid points around each target's first
+///    `candidate_windows` minima of that pass, widened until every minimum of the
+///    exact values lies strictly inside a window. Only exact values are
+///    refined and ranked: the minima refined are those of the exact scan unless
+///    a target's exact scan has a minimum outside every window that ranks among
+///    the first minima it refines (the approximation would have to move it past
+///    `candidate_windows` others). A target whose windows run out before
+///    `nminima` results are kept gets its exact scan everywhere. Templates with
+///    short grids (≤ exact_grid_max redshifts: the stars), and batches where
+///    R is shared anyway, are scanned exactly. scan_result::exact marks the
+///    values computed with the target's own R.
+enum class coarse_scan { exact, two_pass };
+
 /// Options of zfind (rrdesi's defaults).
 struct zfind_options {
   std::size_t nminima = 3;           ///< minima kept per template and per spectype
   std::size_t zminfit_npoints = 15;  ///< fine-grid points around each minimum
   bool keep_scans = true;            ///< return every template's χ²(z) scan
+  coarse_scan coarse = coarse_scan::two_pass;
+  std::size_t candidate_windows = 8;   ///< two_pass: minima of the first pass rescored per target
+  std::size_t window_halfwidth = 2;    ///< two_pass: grid points on each side of a minimum
+  std::size_t exact_grid_max = 400;    ///< two_pass: templates with at most this many redshifts are exact
   scan_options scan;
 };
 
@@ -59,23 +82,34 @@ namespace detail {
 /// fitz over all targets of a batch for one template, in rounds: each round
 /// refines the next acceptable coarse minimum of every unfinished target, all
 /// targets' fine grids evaluated in one batch.
+///
+/// `minima` gives each target's coarse minima in the order to refine them (empty:
+/// find_minima of the whole scan); only targets with active[i] (empty: all) are
+/// refined. exhausted[i] is set when target i ran out of minima before nminima
+/// results were kept.
 template <backend::Backend B>
 std::vector<std::vector<candidate>> fitz_batch(B be, const device_template<B>& dt, const device_targets<B>& tg,
                                                const scan_result& scan, std::size_t tindex,
-                                               const zfind_options& opt) {
+                                               const zfind_options& opt,
+                                               std::vector<std::vector<std::size_t>> minima = {},
+                                               const std::vector<char>& active = {},
+                                               std::vector<char>* exhausted = nullptr) {
   const rr_template& t = *dt.host;
   const std::size_t nt = tg.ntarget, nz = scan.nz(), nb = t.nbasis, np = opt.zminfit_npoints;
   const auto& zgrid = t.redshifts;
   const double maxdv = t.max_velo_diff();
   std::vector<std::vector<candidate>> res(nt);
-  std::vector<std::vector<std::size_t>> minima(nt);
+  const bool given = !minima.empty();
+  minima.resize(nt);
   std::vector<std::size_t> pos(nt, 0);
   std::vector<char> done(nt, 0);
+  if (exhausted) exhausted->assign(nt, 0);
   for (std::size_t i = 0; i < nt; ++i) {
-    if (tg.nodata[i]) {
+    if (tg.nodata[i] || (!active.empty() && !active[i])) {
       done[i] = 1;
       continue;
     }
+    if (given) continue;
     std::vector<double> eff(nz);
     for (std::size_t j = 0; j < nz; ++j) eff[j] = scan.chi2[i * nz + j] + scan.penalty[i * nz + j];
     minima[i] = find_minima(eff);
@@ -90,6 +124,7 @@ std::vector<std::vector<candidate>> fitz_batch(B be, const device_template<B>& d
     for (std::size_t i = 0; i < nt; ++i) {
       while (!done[i]) {
         if (res[i].size() >= opt.nminima || pos[i] >= minima[i].size()) {
+          if (exhausted && res[i].size() < opt.nminima) (*exhausted)[i] = 1;
           done[i] = 1;
           break;
         }
@@ -184,6 +219,165 @@ std::vector<std::vector<candidate>> fitz_batch(B be, const device_template<B>& d
   return res;
 }
 
+/// The batch with every target's resolution replaced, per camera, by the mean of
+/// the resolution matrices of the targets with data (all targets if none has):
+/// the shared R of the two-pass scan's first pass.
+inline target_batch shared_resolution(const target_batch& tb) {
+  target_batch s = tb;
+  const std::size_t nt = tb.ntarget();
+  std::vector<char> use(nt, 0);
+  std::size_t nuse = 0;
+  for (std::size_t t = 0; t < nt; ++t) nuse += use[t] = tb.npixels(t) > 0;
+  if (nuse == 0) {
+    use.assign(nt, 1);
+    nuse = nt;
+  }
+  for (std::size_t c = 0; c < tb.ncamera(); ++c) {
+    const std::size_t n = tb.cameras[c].ndiag * tb.cameras[c].wave.size();
+    std::vector<double> mean(n, 0.0);
+    for (std::size_t t = 0; t < nt; ++t)
+      if (use[t])
+        for (std::size_t k = 0; k < n; ++k) mean[k] += tb.resolution[c][t * n + k];
+    for (auto& v : mean) v /= static_cast<double>(nuse);
+    for (std::size_t t = 0; t < nt; ++t) std::copy(mean.begin(), mean.end(), s.resolution[c].begin() + t * n);
+  }
+  return s;
+}
+
+/// Replaces the scan values at the (target, redshift index) pairs `need` (each
+/// target's pairs adjacent, so the fits run in per-target tiles) by exact fits
+/// with the target's own R, and marks them exact. Clears `need`.
+template <backend::Backend B>
+void rescore(B be, const device_template<B>& dt, const device_targets<B>& tg, scan_result& scan,
+             std::vector<std::pair<std::uint32_t, std::size_t>>& need, const scan_options& opt) {
+  if (need.empty()) return;
+  std::sort(need.begin(), need.end());
+  const std::size_t nz = scan.nz(), nb = scan.nbasis;
+  std::vector<double> zs;
+  std::vector<std::uint32_t> ts;
+  for (const auto& [t, iz] : need) {
+    ts.push_back(t);
+    zs.push_back(scan.redshifts[iz]);
+  }
+  const auto v = fit_pairs(be, dt, tg, zs, ts, opt);
+  for (std::size_t k = 0; k < need.size(); ++k) {
+    const std::size_t cell = need[k].first * nz + need[k].second;
+    scan.chi2[cell] = v.chi2[k];
+    scan.penalty[cell] = v.penalty[k];
+    std::copy_n(v.coeff.begin() + k * nb, nb, scan.coeff.begin() + cell * nb);
+    scan.exact[cell] = 1;
+  }
+  need.clear();
+}
+
+/// Second pass of coarse_scan::two_pass (see there): exact values in widening
+/// windows around the first pass's minima; returns every target's minima of the
+/// exact values (both neighbours exact), ordered as find_minima orders them.
+template <backend::Backend B>
+std::vector<std::vector<std::size_t>> exact_windows(B be, const device_template<B>& dt,
+                                                    const device_targets<B>& tg, scan_result& scan,
+                                                    const zfind_options& opt) {
+  const rr_template& t = *dt.host;
+  const std::size_t nt = tg.ntarget, nz = scan.nz(), w = std::max<std::size_t>(opt.window_halfwidth, 1);
+  scan.exact.assign(nt * nz, 0);
+  for (std::size_t iz = 0; iz < nz; ++iz)
+    if (!covers(t, tg.cams, scan.redshifts[iz]))  // 9e99 in both passes
+      for (std::size_t i = 0; i < nt; ++i) scan.exact[i * nz + iz] = 1;
+  std::vector<char> queued(nt * nz, 0);
+  std::vector<std::pair<std::uint32_t, std::size_t>> need;
+  auto request = [&](std::size_t i, std::size_t lo, std::size_t hi) {  // [lo, hi] ∩ grid
+    for (std::size_t iz = lo; iz <= std::min(hi, nz - 1); ++iz)
+      if (!scan.exact[i * nz + iz] && !queued[i * nz + iz]) {
+        queued[i * nz + iz] = 1;
+        need.emplace_back(static_cast<std::uint32_t>(i), iz);
+      }
+  };
+  auto eff = [&](std::size_t i, std::size_t iz) { return scan.chi2[i * nz + iz] + scan.penalty[i * nz + iz]; };
+  std::vector<double> row(nz);
+  for (std::size_t i = 0; i < nt; ++i) {
+    if (tg.nodata[i]) continue;
+    for (std::size_t iz = 0; iz < nz; ++iz) row[iz] = eff(i, iz);
+    const auto m = find_minima(row);
+    for (std::size_t k = 0; k < m.size() && k < opt.candidate_windows; ++k)
+      request(i, m[k] >= w ? m[k] - w : 0, m[k] + w);
+  }
+  while (!need.empty()) {
+    rescore(be, dt, tg, scan, need, opt.scan);
+    // A minimum of the exact values next to a value of the first pass: widen the
+    // window on that side.
+    for (std::size_t i = 0; i < nt; ++i) {
+      if (tg.nodata[i]) continue;
+      const char* ex = scan.exact.data() + i * nz;
+      for (std::size_t iz = 0; iz < nz; ++iz) {
+        if (!ex[iz]) continue;
+        const double v = eff(i, iz);
+        const bool lok = iz == 0 || !ex[iz - 1] || v <= eff(i, iz - 1);
+        const bool rok = iz + 1 == nz || !ex[iz + 1] || v <= eff(i, iz + 1);
+        if (!(lok && rok)) continue;
+        if (iz > 0 && !ex[iz - 1]) request(i, iz >= w ? iz - w : 0, iz - 1);
+        if (iz + 1 < nz && !ex[iz + 1]) request(i, iz + 1, iz + w);
+      }
+    }
+  }
+  std::vector<std::vector<std::size_t>> minima(nt);
+  for (std::size_t i = 0; i < nt; ++i) {
+    if (tg.nodata[i]) continue;
+    const char* ex = scan.exact.data() + i * nz;
+    for (std::size_t iz = 0; iz < nz; ++iz) {
+      if (!ex[iz]) continue;
+      const double v = eff(i, iz);
+      const bool lok = iz == 0 || (ex[iz - 1] && v <= eff(i, iz - 1));
+      const bool rok = iz + 1 == nz || (ex[iz + 1] && v <= eff(i, iz + 1));
+      if (lok && rok) minima[i].push_back(iz);
+    }
+    std::stable_sort(minima[i].begin(), minima[i].end(),
+                     [&](std::size_t a, std::size_t b) { return eff(i, a) < eff(i, b); });
+  }
+  return minima;
+}
+
+/// One template's scan and refinement for every target of the batch (`shared`:
+/// the batch with the first pass's shared R, null for an exact scan).
+template <backend::Backend B>
+std::pair<scan_result, std::vector<std::vector<candidate>>> scan_and_fit(B be, const device_template<B>& dt,
+                                                                        const device_targets<B>& tg,
+                                                                        const device_targets<B>* shared,
+                                                                        std::size_t tindex,
+                                                                        const zfind_options& opt, double& t_scan,
+                                                                        double& t_fit) {
+  using clock = std::chrono::steady_clock;
+  const auto t0 = clock::now();
+  const bool two_pass = shared && dt.host->redshifts.size() > opt.exact_grid_max;
+  auto scan = zscan(be, dt, two_pass ? *shared : tg, opt.scan);
+  std::vector<std::vector<std::size_t>> minima;
+  if (two_pass) minima = exact_windows(be, dt, tg, scan, opt);
+  const auto t1 = clock::now();
+  std::vector<char> exhausted;
+  auto fits = fitz_batch(be, dt, tg, scan, tindex, opt, minima, {}, two_pass ? &exhausted : nullptr);
+  if (two_pass) {
+    // Targets that ran out of windows: their exact scan everywhere, refined again.
+    const std::size_t nt = tg.ntarget, nz = scan.nz();
+    std::vector<char> redo(nt, 0);
+    std::vector<std::pair<std::uint32_t, std::size_t>> need;
+    for (std::size_t i = 0; i < nt; ++i)
+      if (exhausted[i])
+        for (std::size_t iz = 0; iz < nz; ++iz)
+          if (!scan.exact[i * nz + iz]) {
+            need.emplace_back(static_cast<std::uint32_t>(i), iz);
+            redo[i] = 1;
+          }
+    if (!need.empty()) {
+      rescore(be, dt, tg, scan, need, opt.scan);
+      auto again = fitz_batch(be, dt, tg, scan, tindex, opt, {}, redo);
+      for (std::size_t i = 0; i < nt; ++i)
+        if (redo[i]) fits[i] = std::move(again[i]);
+    }
+  }
+  t_scan += std::chrono::duration<double>(t1 - t0).count();
+  t_fit += std::chrono::duration<double>(clock::now() - t1).count();
+  return {std::move(scan), std::move(fits)};
+}
+
 /// zfind's ranking of one target's candidates from all templates.
 inline void rank_candidates(std::vector<candidate>& fits, std::size_t nminima) {
   for (auto& c : fits) {
@@ -236,16 +430,18 @@ zfind_result zfind(B be, const std::vector<rr_template>& templates, const target
   zfind_result out;
   const device_targets<B> tg(be, tb);
   const std::size_t nt = tg.ntarget;
+  // The two-pass scan pays only where targets have different R.
+  std::optional<device_targets<B>> shared;
+  if (opt.coarse == coarse_scan::two_pass && tg.group_start.size() > 2) {
+    const auto t0 = clock::now();
+    shared.emplace(be, detail::shared_resolution(tb));
+    out.seconds_scan += std::chrono::duration<double>(clock::now() - t0).count();
+  }
   std::vector<std::vector<candidate>> all(nt);
   for (std::size_t ti = 0; ti < templates.size(); ++ti) {
     const device_template<B> dt(be, templates[ti]);
-    const auto t0 = clock::now();
-    auto scan = zscan(be, dt, tg, opt.scan);
-    const auto t1 = clock::now();
-    auto fits = detail::fitz_batch(be, dt, tg, scan, ti, opt);
-    const auto t2 = clock::now();
-    out.seconds_scan += std::chrono::duration<double>(t1 - t0).count();
-    out.seconds_fit += std::chrono::duration<double>(t2 - t1).count();
+    auto [scan, fits] = detail::scan_and_fit(be, dt, tg, shared ? &*shared : nullptr, ti, opt, out.seconds_scan,
+                                             out.seconds_fit);
     for (std::size_t i = 0; i < nt; ++i)
       for (auto& c : fits[i]) all[i].push_back(std::move(c));
     if (opt.keep_scans) out.scans.push_back(std::move(scan));

@@ -153,10 +153,12 @@ struct device_targets {
 template <backend::Backend B>
 struct device_template {
   const rr_template* host = nullptr;
+  core::uniform_grid grid;           ///< the samples' spacing when uniform (linear-λ templates)
   backend::vector_t<B, double> wave, basis;
-  backend::vector_t<B, double> cum;  ///< [nwave, 3, nbasis] prefix integrals (core::make_prefix_integral)
+  backend::vector_t<B, double> cum;  ///< [nwave, 3, prefix_stride(nbasis)] prefix integrals (core::make_prefix_integral)
   device_template(B be, const rr_template& t)
       : host(&t),
+        grid(core::detect_uniform(std::span<const double>(t.wave))),
         wave(backend::to_backend(be, std::span<const double>(t.wave))),
         basis(backend::to_backend(be, std::span<const double>(t.basis))) {
     if (t.nbasis == 0 || static_cast<int>(t.nbasis) > detail::max_basis)
@@ -205,7 +207,7 @@ std::size_t z_block(const scan_options& opt) {
 /// over the template samples), short on devices (parallelism).
 template <backend::Backend B>
 constexpr std::size_t rebin_chunk() {
-  return backend::host_accessible_v<B> ? 1024 : 64;
+  return backend::host_accessible_v<B> ? 256 : 64;
 }
 
 /// Host work split (chi2_tile): coarse mode, the targets in group order (those
@@ -278,7 +280,7 @@ fit_values evaluate(B be, const device_template<B>& dt, const device_targets<B>&
     // Every z here is covered (detail::covers), so the scaled edges lie inside the template.
     core::prefix_rebin_batch(be, backend::raw(be, dt.wave), t.nwave, backend::raw(be, dt.cum), nb,
                              backend::raw(be, cam.edges), cam.nw + 1, backend::raw(be, dscale), nslot, T,
-                             rebin_chunk<B>());
+                             rebin_chunk<B>(), dt.grid);
     if (t.igm != igm_model::none) {
       bool any = false;
       for (double zz : z) any = any || igm_affects(t.igm, cam.wave_min, zz);
@@ -334,6 +336,10 @@ struct scan_result {
   std::vector<double> chi2;               ///< [ntarget, nz] χ² (without penalty; 9e99 where no fit)
   std::vector<double> penalty;            ///< [ntarget, nz]
   std::vector<double> coeff;              ///< [ntarget, nz, nbasis]
+  /// [ntarget, nz]: 1 where the value was fitted with the target's own R; empty
+  /// when all were (zfind's coarse_scan::two_pass leaves first-pass values, fitted
+  /// with the batch's shared R, away from the minima).
+  std::vector<char> exact;
   std::size_t nz() const { return redshifts.size(); }
 };
 

@@ -303,13 +303,17 @@ struct chi2_kernel {
   /// Tb = R T for pixels [i0, i0 + n) of one camera into tb[k][q] (q < n4 = n
   /// rounded up to kLanes; lanes past n hold the neighbouring pixels' values or
   /// 0 and are given weight 0). Each element sums d = 0 … nd−1 in order, as the
-  /// device path does.
+  /// device path does. Returns whether every element of tb[·][0, n4) is finite.
   template <int NB>
-  static void form_tb(const double* R, const double* T, long nw, int nd, long i0, long n, double (*tb)[kChunk]) {
+  static bool form_tb(const double* R, const double* T, long nw, int nd, long i0, long n, double (*tb)[kChunk]) {
     using simd::vd;
     const long h = nd / 2;
     const long n4 = (n + kLanes - 1) / kLanes * kLanes;
     if (i0 >= h && i0 + n4 + h <= nw) {  // interior: every j = i + h − d lies in [0, nw)
+      // Finiteness probe: Σ x·0 is NaN exactly when some x is ±inf or NaN; one
+      // vector add per 4 pixels on the loop-carried chain (the sum of the basis
+      // rows first: inf + (−inf) is NaN too), not a scalar add per element.
+      vd probe = simd::zero();
       for (long q = 0; q < n4; q += kLanes) {
         vd a[NB];
         SPECX_RS_HOST_UNROLL
@@ -320,10 +324,15 @@ struct chi2_kernel {
           SPECX_RS_HOST_UNROLL
           for (int k = 0; k < NB; ++k) a[k] += r * simd::load(T + static_cast<long>(k) * nw + j);
         }
+        vd sum = a[0];
         SPECX_RS_HOST_UNROLL
-        for (int k = 0; k < NB; ++k) simd::store(tb[k] + q, a[k]);
+        for (int k = 0; k < NB; ++k) {
+          simd::store(tb[k] + q, a[k]);
+          if (k > 0) sum += a[k];
+        }
+        probe += sum * simd::zero();
       }
-      return;
+      return simd::lane_sum(probe) == 0;
     }
     for (int k = 0; k < NB; ++k)
       for (long q = 0; q < n4; ++q) tb[k][q] = 0;
@@ -341,6 +350,10 @@ struct chi2_kernel {
         for (long j = 0; j < len; ++j) tk[j] += Rd[j] * Tk[j];
       }
     }
+    double probe = 0;
+    for (int k = 0; k < NB; ++k)
+      for (long q = 0; q < n4; ++q) probe += tb[k][q] * 0.0;
+    return probe == 0;
   }
 
   /// acc[0 .. NB(NB+1)/2) (packed M) and acc[NM .. NM+NB) (y), kLanes lanes each,
@@ -412,13 +425,7 @@ struct chi2_kernel {
           for (std::size_t j = 0; j < nm; ++j) {
             if (j == 0 || group_rep[mem[j]] != group_rep[mem[j - 1]]) {
               const double* R = cv.res + static_cast<std::size_t>(mem[j]) * static_cast<std::size_t>(nd) * cv.nw;
-              form_tb<NB>(R, T, nw, nd, i0, n, tb);
-              // x·0 is NaN exactly when x is ±inf or NaN.
-              double probe = 0;
-              const long n4 = (n + kLanes - 1) / kLanes * kLanes;
-              for (int k = 0; k < NB; ++k)
-                for (long q = 0; q < n4; ++q) probe += tb[k][q] * 0.0;
-              finite = probe == 0;
+              finite = form_tb<NB>(R, T, nw, nd, i0, n, tb);
             }
             const double* w = cv.w + mem[j] * cv.nw + i0;
             const double* wf = cv.wf + mem[j] * cv.nw + i0;
