@@ -10,6 +10,8 @@
 // Results are validated against redrock's best fits outside the timed region.
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <string>
 
@@ -17,6 +19,7 @@
 
 #include <specx/redshift.hpp>
 #include <specx/redshift/io.hpp>
+#include <specx/sim/redshift_targets.hpp>
 
 using namespace specx;
 using namespace specx::redshift;
@@ -111,12 +114,51 @@ static void BM_RedshiftScan(benchmark::State& state) {
                                                  benchmark::Counter::kIs1000);
 }
 
+/// The statistics run of the truth test (tests/test_redshift_truth.cpp): 300
+/// galaxies, 150 quasars, 150 stars (sim::redshift_targets, each with its own
+/// resolution), zfind with the default options. Counters: the fraction of each
+/// class with the right SPECTYPE, |Δz|/(1+z) < 0.0033 and ZWARN = 0; the rms of
+/// the ZERR pulls (z − z_true)/ZERR of the right ones; s/target. The timed
+/// region is zfind only.
+template <class B>
+static void BM_RedshiftTruth(benchmark::State& state) {
+  const auto& tpl = templates();
+  const std::size_t ngal = 300, nqso = 150, nstar = 150;
+  const auto tr = sim::draw_redshift_truths(tpl, ngal, nqso, nstar, 2024);
+  auto tb = sim::redshift_targets(tpl, tr, {.seed = 7});
+  prepare(tb);
+  zfind_result r;
+  for (auto _ : state) r = zfind(B{}, tpl, tb);
+  double ok[3] = {}, n[3] = {}, pull2[3] = {}, npull[3] = {};
+  for (std::size_t t = 0; t < tr.size(); ++t) {
+    const int cls = t < ngal ? 0 : (t < ngal + nqso ? 1 : 2);
+    const auto& b = r.targets[t].fits.front();
+    const double dz = (b.z - tr[t].z) / (1 + tr[t].z);
+    n[cls] += 1;
+    if (b.spectype == tpl[tr[t].tpl].rrtype && std::abs(dz) < 0.0033 && b.zwarn == 0) {
+      ok[cls] += 1;
+      pull2[cls] += std::pow((b.z - tr[t].z) / b.zerr, 2);
+      npull[cls] += 1;
+    }
+  }
+  const char* name[3] = {"galaxy", "qso", "star"};
+  for (int c = 0; c < 3; ++c) {
+    state.counters[std::string(name[c]) + "_ok"] = ok[c] / n[c];
+    state.counters[std::string(name[c]) + "_pull_rms"] = std::sqrt(pull2[c] / std::max(npull[c], 1.0));
+  }
+  state.counters["s/target"] = benchmark::Counter(static_cast<double>(tr.size()),
+                                                  benchmark::Counter::kIsIterationInvariantRate |
+                                                      benchmark::Counter::kInvert);
+}
+
 #define SPECX_REDSHIFT_BENCH(B, TAG)                                                                        \
   BENCHMARK_TEMPLATE(BM_RedshiftZfind, B)->Name("BM_RedshiftZfind/" TAG "/24")                               \
       ->Args({0, 1})->Args({1, 1})->Args({1, 0})                                                            \
       ->Unit(benchmark::kSecond)->Iterations(1)->UseRealTime();                                             \
   BENCHMARK_TEMPLATE(BM_RedshiftScan, B)->Name("BM_RedshiftScan/" TAG "/24")->Arg(0)->Arg(1)->Arg(3)        \
-      ->Unit(benchmark::kMillisecond)->Iterations(1)->UseRealTime();
+      ->Unit(benchmark::kMillisecond)->Iterations(1)->UseRealTime();                                         \
+  BENCHMARK_TEMPLATE(BM_RedshiftTruth, B)->Name("BM_RedshiftTruth/" TAG "/600")->Unit(benchmark::kSecond)    \
+      ->Iterations(1)->UseRealTime();
 
 SPECX_REDSHIFT_BENCH(backend::cpu, "cpu")
 #if SPECX_BENCH_THRUST_OMP

@@ -596,6 +596,8 @@ void run_redshift(const redshift_options& o) {
     rz::prepare(tb);
     rz::zfind_options zo;
     zo.keep_scans = o.scans;
+    // Written scans are plotted: every value fitted with the target's own R.
+    if (o.scans) zo.coarse = rz::coarse_scan::exact;
     zo.scan.inoue = rz::load_inoue14(o.data_dir + "/redshift");
     spdlog::info("[3/4] scanning {} templates on {} ...", tpl.size(), B::name);
     const auto r = rz::zfind(be, tpl, tb, zo);
@@ -688,7 +690,7 @@ int main(int argc, char** argv) {
   redshift->add_option("input", rz.input, "Spectra or coadd FITS file")->required()->check(CLI::ExistingFile);
   redshift->add_option("--data-dir", rz.data_dir, "Folder with templates/ and redshift/")->capture_default_str();
   redshift->add_option("--out", rz.output, "Write the REDSHIFTS catalog here");
-  redshift->add_flag("--scans", rz.scans, "Also write chi2(z) of every template");
+  redshift->add_flag("--scans", rz.scans, "Also write chi2(z) of every template (exact scan everywhere: slower)");
   redshift->add_option("--backend", rz.backend, "cpu or thrust-omp")->capture_default_str();
 
   std::vector<std::string> files;
