@@ -54,7 +54,8 @@ struct target_result {
 ///    `candidate_windows` others). A target whose windows run out before
 ///    `nminima` results are kept gets its exact scan everywhere. Templates with
 ///    short grids (≤ exact_grid_max redshifts: the stars), and batches where
-///    R is shared anyway, are scanned exactly. scan_result::exact marks the
+///    R is shared anyway, are scanned exactly, as is everything on devices
+///    (their kernel forms R T per fit in any case). scan_result::exact marks the
 ///    values computed with the target's own R.
 enum class coarse_scan { exact, two_pass };
 
@@ -430,9 +431,10 @@ zfind_result zfind(B be, const std::vector<rr_template>& templates, const target
   zfind_result out;
   const device_targets<B> tg(be, tb);
   const std::size_t nt = tg.ntarget;
-  // The two-pass scan pays only where targets have different R.
+  // The two-pass scan pays only where targets have different R, and only on
+  // hosts: the device kernel forms R T per fit whether R is shared or not.
   std::optional<device_targets<B>> shared;
-  if (opt.coarse == coarse_scan::two_pass && tg.group_start.size() > 2) {
+  if (opt.coarse == coarse_scan::two_pass && backend::host_accessible_v<B> && tg.group_start.size() > 2) {
     const auto t0 = clock::now();
     shared.emplace(be, detail::shared_resolution(tb));
     out.seconds_scan += std::chrono::duration<double>(clock::now() - t0).count();
