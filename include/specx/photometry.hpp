@@ -15,8 +15,7 @@
 // magnitude to rounding. This is the convention of speclite's
 // FilterResponse.get_ab_magnitude, which desispec's normalize_templates uses.
 //
-// The same definition lives in sim/photometry.hpp for the forward model; this
-// header is the one algorithm modules use (sim stays on the side).
+// The forward model (sim/photometry.hpp) uses these same functions.
 #pragma once
 
 #include <algorithm>
@@ -51,6 +50,8 @@ struct filter_curve {
   std::vector<double> wave;
   std::vector<double> response;
 
+  double wave_min() const { return wave.front(); }
+  double wave_max() const { return wave.back(); }
   /// R(λ), linear interpolation, 0 outside the curve.
   double operator()(double lambda) const {
     if (wave.size() < 2 || lambda < wave.front() || lambda > wave.back()) return 0;

@@ -1,10 +1,14 @@
 // Forward declarations of the sim module (see sim.hpp).
 #pragma once
 
+namespace specx::photometry {
+struct filter_curve;
+}  // namespace specx::photometry
+
 namespace specx::sim {
 
 struct window;
-struct filter_curve;
+using photometry::filter_curve;  // sim/photometry.hpp
 struct template_basis;
 struct sample_grid;
 struct arc_line;
