@@ -116,7 +116,9 @@ static void BM_RedshiftScan(benchmark::State& state) {
 
 /// The statistics run of the truth test (tests/test_redshift_truth.cpp): 300
 /// galaxies, 150 quasars, 150 stars (sim::redshift_targets, each with its own
-/// resolution), zfind with the default options. Counters: the fraction of each
+/// resolution), zfind with the default options; argument: the depth, median r
+/// flux in [1, 3] (×1, the test's) or ×10 (high S/N, where ZERR pulls should
+/// have unit rms). Counters: the fraction of each
 /// class with the right SPECTYPE, |Δz|/(1+z) < 0.0033 and ZWARN = 0; the rms of
 /// the ZERR pulls (z − z_true)/ZERR of the right ones; s/target. The timed
 /// region is zfind only.
@@ -125,7 +127,8 @@ static void BM_RedshiftTruth(benchmark::State& state) {
   const auto& tpl = templates();
   const std::size_t ngal = 300, nqso = 150, nstar = 150;
   const auto tr = sim::draw_redshift_truths(tpl, ngal, nqso, nstar, 2024);
-  auto tb = sim::redshift_targets(tpl, tr, {.seed = 7});
+  const double depth = static_cast<double>(state.range(0));
+  auto tb = sim::redshift_targets(tpl, tr, {.median_min = depth, .median_max = 3 * depth, .seed = 7});
   prepare(tb);
   zfind_result r;
   for (auto _ : state) r = zfind(B{}, tpl, tb);
@@ -183,8 +186,8 @@ static void BM_RedshiftTile(benchmark::State& state) {
       ->Unit(benchmark::kSecond)->Iterations(1)->UseRealTime();                                             \
   BENCHMARK_TEMPLATE(BM_RedshiftScan, B)->Name("BM_RedshiftScan/" TAG "/24")->Arg(0)->Arg(1)->Arg(3)        \
       ->Unit(benchmark::kMillisecond)->Iterations(1)->UseRealTime();                                         \
-  BENCHMARK_TEMPLATE(BM_RedshiftTruth, B)->Name("BM_RedshiftTruth/" TAG "/600")->Unit(benchmark::kSecond)    \
-      ->Iterations(1)->UseRealTime();
+  BENCHMARK_TEMPLATE(BM_RedshiftTruth, B)->Name("BM_RedshiftTruth/" TAG "/600")->Arg(1)->Arg(10)             \
+      ->Unit(benchmark::kSecond)->Iterations(1)->UseRealTime();
 
 SPECX_REDSHIFT_BENCH(backend::cpu, "cpu")
 #if SPECX_BENCH_THRUST_OMP
