@@ -302,6 +302,14 @@ std::vector<std::vector<std::size_t>> exact_windows(B be, const device_template<
     for (std::size_t k = 0; k < m.size() && k < opt.candidate_windows; ++k)
       request(i, m[k] >= w ? m[k] - w : 0, m[k] + w);
   }
+  // Is iz a local minimum of target i's exact values? A first-pass neighbour
+  // counts as larger (open) or disqualifies iz (closed).
+  auto is_min = [&](std::size_t i, std::size_t iz, bool closed) {
+    const char* ex = scan.exact.data() + i * nz;
+    const double v = eff(i, iz);
+    auto below = [&](std::size_t j) { return ex[j] ? v <= eff(i, j) : !closed; };
+    return ex[iz] && (iz == 0 || below(iz - 1)) && (iz + 1 == nz || below(iz + 1));
+  };
   while (!need.empty()) {
     rescore(be, dt, tg, scan, need, opt.scan);
     // A minimum of the exact values next to a value of the first pass: widen the
@@ -310,11 +318,7 @@ std::vector<std::vector<std::size_t>> exact_windows(B be, const device_template<
       if (tg.nodata[i]) continue;
       const char* ex = scan.exact.data() + i * nz;
       for (std::size_t iz = 0; iz < nz; ++iz) {
-        if (!ex[iz]) continue;
-        const double v = eff(i, iz);
-        const bool lok = iz == 0 || !ex[iz - 1] || v <= eff(i, iz - 1);
-        const bool rok = iz + 1 == nz || !ex[iz + 1] || v <= eff(i, iz + 1);
-        if (!(lok && rok)) continue;
+        if (!is_min(i, iz, false)) continue;
         if (iz > 0 && !ex[iz - 1]) request(i, iz >= w ? iz - w : 0, iz - 1);
         if (iz + 1 < nz && !ex[iz + 1]) request(i, iz + 1, iz + w);
       }
@@ -323,14 +327,8 @@ std::vector<std::vector<std::size_t>> exact_windows(B be, const device_template<
   std::vector<std::vector<std::size_t>> minima(nt);
   for (std::size_t i = 0; i < nt; ++i) {
     if (tg.nodata[i]) continue;
-    const char* ex = scan.exact.data() + i * nz;
-    for (std::size_t iz = 0; iz < nz; ++iz) {
-      if (!ex[iz]) continue;
-      const double v = eff(i, iz);
-      const bool lok = iz == 0 || (ex[iz - 1] && v <= eff(i, iz - 1));
-      const bool rok = iz + 1 == nz || (ex[iz + 1] && v <= eff(i, iz + 1));
-      if (lok && rok) minima[i].push_back(iz);
-    }
+    for (std::size_t iz = 0; iz < nz; ++iz)
+      if (is_min(i, iz, true)) minima[i].push_back(iz);
     std::stable_sort(minima[i].begin(), minima[i].end(),
                      [&](std::size_t a, std::size_t b) { return eff(i, a) < eff(i, b); });
   }

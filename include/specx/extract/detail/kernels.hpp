@@ -102,7 +102,10 @@ struct patch_geometry {
 };
 
 /// Half-bandwidth of AᵀWA in the wavelength-major order: the largest u' − u over
-/// pairs of overlapping stamps, scanning u' ≤ u + scan.
+/// pairs of overlapping stamps, scanning u' ≤ u + scan. A fiber's stamps move
+/// down the CCD with its bins (trace y increases with λ), so once every fiber of
+/// a whole bin row has a valid stamp starting below u's rows, no later partner
+/// can overlap u and the scan stops there (the same maximum, found ≈ 2× sooner).
 struct bandwidth_fn {
   const patch_desc* patches;
   patch_geometry g;
@@ -115,10 +118,17 @@ struct bandwidth_fn {
       const rect ra = g.clip(p, g.cache_index(p, u));
       if (ra.empty()) continue;
       const int last = (u + scan < p.n - 1) ? u + scan : p.n - 1;
+      bool full_row = false, row_below = true;  // a whole bin row scanned, all of it below u
       for (int v = u + 1; v <= last; ++v) {
-        const rect rb = g.clip(p, g.cache_index(p, v));
-        if (rb.empty()) continue;
-        if (rb.x0 < ra.x1 && ra.x0 < rb.x1 && rb.y0 < ra.y1 && ra.y0 < rb.y1 && v - u > b) b = v - u;
+        if (v % p.nfib == 0) {
+          full_row = true;
+          row_below = true;
+        }
+        const std::ptrdiff_t cv = g.cache_index(p, v);
+        row_below = row_below && g.sc.valid[cv] && g.sc.corners[2 * cv + 1] >= ra.y1;
+        const rect rb = g.clip(p, cv);
+        if (!rb.empty() && rb.x0 < ra.x1 && ra.x0 < rb.x1 && rb.y0 < ra.y1 && ra.y0 < rb.y1 && v - u > b) b = v - u;
+        if (full_row && row_below && v % p.nfib == p.nfib - 1) break;
       }
     }
     bw[k] = b;
