@@ -10,6 +10,7 @@
 
 #include <specx/redshift.hpp>
 #include <specx/redshift/io.hpp>
+#include <specx/sim/redshift_targets.hpp>
 
 using namespace specx;
 using namespace specx::redshift;
@@ -168,4 +169,37 @@ TEST_CASE("redshift robustness: catalogue output round trip") {
   CHECK(c2.shape()[0] == 2);
   CHECK(c2.shape()[1] == 101);
   CHECK_THROWS_AS(write_redshifts(d.file("redrock.fits"), r, tpl, {false}), specx::io_error);
+}
+
+TEST_CASE("redshift robustness: bad pixels and a target without data in the two-pass scan") {
+  // The two-pass scan engages (GALAXY grid, every target its own R): a target with
+  // no data must not enter the shared R or the windows, NaN/inf pixels and a NaN
+  // resolution entry are masked by prepare(), and the answers equal the exact scan's.
+  std::vector<rr_template> all;
+  for (const auto& f : default_template_files(test::data_path("templates"))) all.push_back(load_template(f));
+  const auto tr = sim::draw_redshift_truths(all, 4, 0, 0, 17);
+  auto tb = sim::redshift_targets(all, tr, {.seed = 23});
+  const std::size_t nb = tb.cameras[0].wave.size(), nr = tb.cameras[1].wave.size();
+  for (auto& iv : tb.ivar)  // target 0: no data
+    for (std::size_t i = 0; i < iv.size() / 4; ++i) iv[i] = 0;
+  tb.flux[0][nb + 200] = std::numeric_limits<double>::quiet_NaN();  // target 1
+  tb.flux[0][2 * nb + 300] = std::numeric_limits<double>::infinity();  // target 2
+  tb.resolution[1][(3 * 11 + 5) * nr + 77] = std::numeric_limits<double>::quiet_NaN();  // target 3
+  prepare(tb);
+  const std::vector<rr_template> tpl{all[0]};
+  zfind_options exact;
+  exact.coarse = coarse_scan::exact;
+  const auto r = zfind(backend::cpu{}, tpl, tb);
+  const auto x = zfind(backend::cpu{}, tpl, tb, exact);
+  REQUIRE(!r.scans.front().exact.empty());  // the two-pass path ran
+  CHECK((r.targets[0].fits.front().zwarn & zwarn::nodata) != 0);
+  for (std::size_t t = 1; t < tr.size(); ++t) {
+    CAPTURE(t);
+    const auto& a = r.targets[t].fits.front();
+    const auto& e = x.targets[t].fits.front();
+    CHECK(std::isfinite(a.chi2));
+    CHECK(a.zwarn == e.zwarn);
+    CHECK(std::abs(a.z - e.z) <= 1e-12 * (1 + e.z));
+    CHECK(std::abs(a.z - tr[t].z) / (1 + tr[t].z) < 0.0033);
+  }
 }

@@ -352,7 +352,7 @@ std::pair<scan_result, std::vector<std::vector<candidate>>> scan_and_fit(B be, c
   if (two_pass) minima = exact_windows(be, dt, tg, scan, opt);
   const auto t1 = clock::now();
   std::vector<char> exhausted;
-  auto fits = fitz_batch(be, dt, tg, scan, tindex, opt, minima, {}, two_pass ? &exhausted : nullptr);
+  auto fits = fitz_batch(be, dt, tg, scan, tindex, opt, std::move(minima), {}, two_pass ? &exhausted : nullptr);
   if (two_pass) {
     // Targets that ran out of windows: their exact scan everywhere, refined again.
     const std::size_t nt = tg.ntarget, nz = scan.nz();
