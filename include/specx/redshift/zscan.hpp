@@ -16,9 +16,11 @@
 #pragma once
 
 #include <algorithm>
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <numeric>
 #include <span>
 #include <string>
 #include <unordered_map>
@@ -213,17 +215,19 @@ constexpr std::size_t rebin_chunk() {
 /// Host work split (chi2_tile): coarse mode, the targets in group order (those
 /// sharing R adjacent) in tiles of ≤ 16 targets × a power of two of slots (≤ 16,
 /// ≤ kMaxFits fits); the slots advance in blocks of 16 outermost so a block's
-/// rebinned templates are reused from cache by every tile. Pair mode: runs of
-/// ≤ 16 consecutive slots of the same target (a refinement's fine grid).
+/// rebinned templates are reused from cache by every tile. Pair mode (nitem
+/// items): runs of ≤ 16 consecutive items of the same target (a refinement's
+/// fine grid), which reuse that target's R from cache.
 template <class Targets>
 std::vector<chi2_tile> make_tiles(const Targets& tg, std::size_t nslot, const std::vector<std::uint32_t>& pair_target) {
   constexpr std::size_t max_run = 16;
   std::vector<chi2_tile> tiles;
   auto u32 = [](std::size_t v) { return static_cast<std::uint32_t>(v); };
   if (!pair_target.empty()) {
-    for (std::size_t s0 = 0; s0 < nslot;) {
+    const std::size_t nitem = pair_target.size();
+    for (std::size_t s0 = 0; s0 < nitem;) {
       std::size_t s1 = s0 + 1;
-      while (s1 < nslot && s1 - s0 < max_run && pair_target[s1] == pair_target[s0]) ++s1;
+      while (s1 < nitem && s1 - s0 < max_run && pair_target[s1] == pair_target[s0]) ++s1;
       tiles.push_back({u32(s0), u32(s1 - s0), u32(s0), 1});
       s0 = s1;
     }
@@ -251,16 +255,18 @@ struct eval_workspace {
   std::vector<backend::vector_t<B, double>> tmpl;
 };
 
-/// Rebins + IGM for the redshifts `z` (all covered) and runs the χ² kernel on the
-/// items: coarse mode (pair_target empty: every target at every z, item =
-/// slot·ntarget + t) or pair mode (item s = target pair_target[s] at z[s]).
-/// Writes nitem χ², penalties, coefficients (host arrays returned).
+/// Rebins + IGM for the redshifts `z` (all covered; one slot each) and runs the χ²
+/// kernel on the items: coarse mode (pair_target empty: every target at every z,
+/// item = slot·ntarget + t) or pair mode (item s = target pair_target[s] at
+/// z[pair_slot[s]], or at z[s] when pair_slot is empty). Writes nitem χ²,
+/// penalties, coefficients (host arrays returned).
 template <backend::Backend B>
 fit_values evaluate(B be, const device_template<B>& dt, const device_targets<B>& tg, const std::vector<double>& z,
-                    const std::vector<std::uint32_t>& pair_target, const scan_options& opt, eval_workspace<B>& ws) {
+                    const std::vector<std::uint32_t>& pair_target, const scan_options& opt, eval_workspace<B>& ws,
+                    const std::vector<std::uint32_t>& pair_slot = {}) {
   const rr_template& t = *dt.host;
   const std::size_t nslot = z.size(), nb = t.nbasis;
-  const std::size_t nitem = pair_target.empty() ? nslot * tg.ntarget : nslot;
+  const std::size_t nitem = pair_target.empty() ? nslot * tg.ntarget : pair_target.size();
   fit_values out;
   if (nitem == 0) return out;
   std::vector<double> scale(nslot);
@@ -296,10 +302,14 @@ fit_values evaluate(B be, const device_template<B>& dt, const device_targets<B>&
   k.fwf = backend::raw(be, tg.fwf);
   k.has_oii = !t.oii.empty();
   for (std::size_t i = 0; i < t.oii.size() && i < static_cast<std::size_t>(max_basis); ++i) k.oii[i] = t.oii[i];
-  backend::vector_t<B, std::uint32_t> dpairs;
+  backend::vector_t<B, std::uint32_t> dpairs, dslots;
   if (!pair_target.empty()) {
     dpairs = backend::to_backend(be, std::span<const std::uint32_t>(pair_target));
     k.pair_target = backend::raw(be, dpairs);
+    if (!pair_slot.empty()) {
+      dslots = backend::to_backend(be, std::span<const std::uint32_t>(pair_slot));
+      k.pair_slot = backend::raw(be, dslots);
+    }
   }
   std::size_t nwork = nitem;
   std::vector<chi2_tile> tiles;
@@ -380,9 +390,14 @@ scan_result zscan(B be, const device_template<B>& dt, const device_targets<B>& t
   return r;
 }
 
-/// χ², penalty and coefficients for target pair_target[s] at redshift z[s] (each
-/// pair rebinned separately: the fine grids of the refinement). Pairs whose z the
-/// template does not cover get χ² = 9e99. Blocking.
+/// χ², penalty and coefficients for target target[s] at redshift z[s]: the fine
+/// grids of the refinement and the exact values of the two-pass scan. Pairs at
+/// the same redshift share one rebinned template (targets whose minima fall on
+/// the same grid point; on a linear grid such as the stars', fine grids of
+/// neighbouring minima interleave): for templates without IGM the rebin depends
+/// on z only through 1/(1 + z), which is the key, so every pair gets bit for bit
+/// what its own rebin would give. Pairs whose z the template does not cover get
+/// χ² = 9e99. Blocking.
 template <backend::Backend B>
 fit_values fit_pairs(B be, const device_template<B>& dt, const device_targets<B>& tg, const std::vector<double>& z,
                      const std::vector<std::uint32_t>& target, const scan_options& opt = {}) {
@@ -393,27 +408,47 @@ fit_values fit_pairs(B be, const device_template<B>& dt, const device_targets<B>
   out.chi2.assign(n, detail::bad_chi2);
   out.penalty.assign(n, 0.0);
   out.coeff.assign(n * nb, 0.0);
-  std::vector<double> vz;
-  std::vector<std::uint32_t> vt;
+  // The covered pairs by (key, target); a slot per distinct key.
+  const bool by_scale = t.igm == igm_model::none;
+  auto key = [&](std::size_t i) { return by_scale ? 1.0 / (1.0 + z[i]) : z[i]; };
   std::vector<std::size_t> idx;
   for (std::size_t i = 0; i < n; ++i)
-    if (detail::covers(t, tg.cams, z[i])) {
-      vz.push_back(z[i]);
-      vt.push_back(target[i]);
-      idx.push_back(i);
+    if (std::isfinite(z[i]) && detail::covers(t, tg.cams, z[i])) idx.push_back(i);
+  std::sort(idx.begin(), idx.end(), [&](std::size_t a, std::size_t b) {
+    const double ka = key(a), kb = key(b);
+    return ka != kb ? ka < kb : target[a] < target[b];
+  });
+  std::vector<double> zslot;                 // a representative z per slot
+  std::vector<std::size_t> slot_of(idx.size()), slot_begin;  // pair → slot; slot → first position in idx
+  for (std::size_t p = 0; p < idx.size(); ++p) {
+    if (p == 0 || key(idx[p]) != key(idx[p - 1])) {
+      zslot.push_back(z[idx[p]]);
+      slot_begin.push_back(p);
     }
+    slot_of[p] = zslot.size() - 1;
+  }
+  slot_begin.push_back(idx.size());
   const std::size_t block = detail::z_block<B>(opt);
   detail::eval_workspace<B> ws;
-  for (std::size_t b0 = 0; b0 < vz.size(); b0 += block) {
-    const std::size_t b1 = std::min(vz.size(), b0 + block);
-    std::vector<double> zb(vz.begin() + b0, vz.begin() + b1);
-    std::vector<std::uint32_t> tb(vt.begin() + b0, vt.begin() + b1);
-    const auto v = detail::evaluate(be, dt, tg, zb, tb, opt, ws);
-    for (std::size_t s = 0; s < zb.size(); ++s) {
-      const std::size_t i = idx[b0 + s];
-      out.chi2[i] = v.chi2[s];
-      out.penalty[i] = v.penalty[s];
-      std::copy_n(v.coeff.begin() + s * nb, nb, out.coeff.begin() + i * nb);
+  for (std::size_t b0 = 0; b0 < zslot.size(); b0 += block) {
+    const std::size_t b1 = std::min(zslot.size(), b0 + block);
+    const std::vector<double> zb(zslot.begin() + b0, zslot.begin() + b1);
+    // The block's pairs by (target, slot): runs of one target for the host tiles.
+    std::vector<std::size_t> pos(slot_begin[b1] - slot_begin[b0]);
+    std::iota(pos.begin(), pos.end(), slot_begin[b0]);
+    std::stable_sort(pos.begin(), pos.end(),
+                     [&](std::size_t a, std::size_t b) { return target[idx[a]] < target[idx[b]]; });
+    std::vector<std::uint32_t> tb(pos.size()), sb(pos.size());
+    for (std::size_t q = 0; q < pos.size(); ++q) {
+      tb[q] = target[idx[pos[q]]];
+      sb[q] = static_cast<std::uint32_t>(slot_of[pos[q]] - b0);
+    }
+    const auto v = detail::evaluate(be, dt, tg, zb, tb, opt, ws, sb);
+    for (std::size_t q = 0; q < pos.size(); ++q) {
+      const std::size_t i = idx[pos[q]];
+      out.chi2[i] = v.chi2[q];
+      out.penalty[i] = v.penalty[q];
+      std::copy_n(v.coeff.begin() + q * nb, nb, out.coeff.begin() + i * nb);
     }
   }
   return out;

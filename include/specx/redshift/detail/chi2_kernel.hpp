@@ -157,8 +157,8 @@ struct chi2_tile {
 };
 
 /// The fit of (slot, target): coarse mode (pair_target null) writes result
-/// slot·ntarget + target, pair mode (item s = target pair_target[s] at slot s)
-/// writes result slot.
+/// slot·ntarget + target, pair mode (item s = target pair_target[s] with the
+/// template of slot pair_slot[s], or of slot s without pair_slot) writes result s.
 ///
 /// Two iteration schemes, same sums in a different order:
 ///  * device (tiles null): work item idx = one fit, (slot, target) = (idx /
@@ -176,6 +176,7 @@ struct chi2_kernel {
   int nbasis = 0;
   std::size_t ntarget = 0;
   const std::uint32_t* pair_target = nullptr;  ///< optional [nitem]
+  const std::uint32_t* pair_slot = nullptr;    ///< optional [nitem] (pair mode; null: slot = item)
   const chi2_tile* tiles = nullptr;            ///< host scheme: [ntile]
   const std::uint32_t* member = nullptr;       ///< targets the tiles index into
   const std::uint32_t* group_rep = nullptr;    ///< [ntarget] first target with the same R (host scheme)
@@ -216,7 +217,7 @@ struct chi2_kernel {
 #endif
     std::size_t slot, t;
     if (pair_target) {
-      slot = idx;
+      slot = template_slot(idx);
       t = pair_target[idx];
     } else {
       slot = idx / ntarget;
@@ -230,6 +231,9 @@ struct chi2_kernel {
     accumulate_per_pixel<NB>(slot, t, m, y);
     finish<NB>(idx, t, m, y);
   }
+
+  /// The rebinned-template slot of item q in pair mode (or of slot q in coarse mode).
+  SPECX_HOST_DEVICE std::size_t template_slot(std::size_t q) const { return pair_slot ? pair_slot[q] : q; }
 
   /// Solves M c = y for result `out` of target t and writes χ², penalty, c.
   template <int NB>
@@ -420,7 +424,7 @@ struct chi2_kernel {
         }
         if (!any) continue;
         for (std::size_t s = 0; s < ns; ++s) {
-          const double* T = cv.tmpl + (tl.slot0 + s) * static_cast<std::size_t>(NB) * cv.nw;
+          const double* T = cv.tmpl + template_slot(tl.slot0 + s) * static_cast<std::size_t>(NB) * cv.nw;
           bool finite = true;
           for (std::size_t j = 0; j < nm; ++j) {
             if (j == 0 || group_rep[mem[j]] != group_rep[mem[j - 1]]) {
