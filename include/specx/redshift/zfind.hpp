@@ -220,31 +220,6 @@ std::vector<std::vector<candidate>> fitz_batch(B be, const device_template<B>& d
   return res;
 }
 
-/// The batch with every target's resolution replaced, per camera, by the mean of
-/// the resolution matrices of the targets with data (all targets if none has):
-/// the shared R of the two-pass scan's first pass.
-inline target_batch shared_resolution(const target_batch& tb) {
-  target_batch s = tb;
-  const std::size_t nt = tb.ntarget();
-  std::vector<char> use(nt, 0);
-  std::size_t nuse = 0;
-  for (std::size_t t = 0; t < nt; ++t) nuse += use[t] = tb.npixels(t) > 0;
-  if (nuse == 0) {
-    use.assign(nt, 1);
-    nuse = nt;
-  }
-  for (std::size_t c = 0; c < tb.ncamera(); ++c) {
-    const std::size_t n = tb.cameras[c].ndiag * tb.cameras[c].wave.size();
-    std::vector<double> mean(n, 0.0);
-    for (std::size_t t = 0; t < nt; ++t)
-      if (use[t])
-        for (std::size_t k = 0; k < n; ++k) mean[k] += tb.resolution[c][t * n + k];
-    for (auto& v : mean) v /= static_cast<double>(nuse);
-    for (std::size_t t = 0; t < nt; ++t) std::copy(mean.begin(), mean.end(), s.resolution[c].begin() + t * n);
-  }
-  return s;
-}
-
 /// Replaces the scan values at the (target, redshift index) pairs `need` (each
 /// target's pairs adjacent, so the fits run in per-target tiles) by exact fits
 /// with the target's own R, and marks them exact. Clears `need`.
@@ -336,18 +311,18 @@ std::vector<std::vector<std::size_t>> exact_windows(B be, const device_template<
 }
 
 /// One template's scan and refinement for every target of the batch (`shared`:
-/// the batch with the first pass's shared R, null for an exact scan).
+/// the first pass's R, null for an exact scan).
 template <backend::Backend B>
 std::pair<scan_result, std::vector<std::vector<candidate>>> scan_and_fit(B be, const device_template<B>& dt,
                                                                         const device_targets<B>& tg,
-                                                                        const device_targets<B>* shared,
+                                                                        const shared_resolution<B>* shared,
                                                                         std::size_t tindex,
                                                                         const zfind_options& opt, double& t_scan,
                                                                         double& t_fit) {
   using clock = std::chrono::steady_clock;
   const auto t0 = clock::now();
   const bool two_pass = shared && dt.host->redshifts.size() > opt.exact_grid_max;
-  auto scan = zscan(be, dt, two_pass ? *shared : tg, opt.scan);
+  auto scan = zscan(be, dt, tg, opt.scan, two_pass ? shared : nullptr);
   std::vector<std::vector<std::size_t>> minima;
   if (two_pass) minima = exact_windows(be, dt, tg, scan, opt);
   const auto t1 = clock::now();
@@ -431,10 +406,10 @@ zfind_result zfind(B be, const std::vector<rr_template>& templates, const target
   const std::size_t nt = tg.ntarget;
   // The two-pass scan pays only where targets have different R, and only on
   // hosts: the device kernel forms R T per fit whether R is shared or not.
-  std::optional<device_targets<B>> shared;
+  std::optional<shared_resolution<B>> shared;
   if (opt.coarse == coarse_scan::two_pass && backend::host_accessible_v<B> && tg.group_start.size() > 2) {
     const auto t0 = clock::now();
-    shared.emplace(be, detail::shared_resolution(tb));
+    shared.emplace(be, tb);
     out.seconds_scan += std::chrono::duration<double>(clock::now() - t0).count();
   }
   std::vector<std::vector<candidate>> all(nt);

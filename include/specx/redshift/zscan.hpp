@@ -172,6 +172,39 @@ struct device_template {
   }
 };
 
+/// The first pass of zfind's two-pass scan: per camera one resolution matrix for
+/// every target of a batch, the mean of the targets with data (of all targets if
+/// none has), so R T is formed once per redshift for the whole batch. Used with
+/// the batch's own device_targets, whose flux and weights are not copied.
+template <backend::Backend B>
+struct shared_resolution {
+  std::vector<backend::vector_t<B, double>> res;    ///< per camera [ndiag, nw]
+  backend::vector_t<B, std::uint32_t> member, rep;  ///< every target, one group
+  shared_resolution(B be, const target_batch& tb) {
+    const std::size_t nt = tb.ntarget();
+    std::vector<char> use(nt, 0);
+    std::size_t nuse = 0;
+    for (std::size_t t = 0; t < nt; ++t) nuse += use[t] = tb.npixels(t) > 0;
+    if (nuse == 0) {
+      use.assign(nt, 1);
+      nuse = nt;
+    }
+    for (std::size_t c = 0; c < tb.ncamera(); ++c) {
+      const std::size_t n = tb.cameras[c].ndiag * tb.cameras[c].wave.size();
+      std::vector<double> mean(n, 0.0);
+      for (std::size_t t = 0; t < nt; ++t)
+        if (use[t])
+          for (std::size_t k = 0; k < n; ++k) mean[k] += tb.resolution[c][t * n + k];
+      for (auto& v : mean) v /= static_cast<double>(nuse);
+      res.push_back(backend::to_backend(be, std::span<const double>(mean)));
+    }
+    std::vector<std::uint32_t> all(nt), zero(nt, 0);
+    std::iota(all.begin(), all.end(), 0u);
+    member = backend::to_backend(be, std::span<const std::uint32_t>(all));
+    rep = backend::to_backend(be, std::span<const std::uint32_t>(zero));
+  }
+};
+
 /// χ², penalty and coefficients of many (target, z) fits. Row-major host arrays.
 struct fit_values {
   std::vector<double> chi2, penalty, coeff;  ///< [n], [n], [n, nbasis]
@@ -258,12 +291,14 @@ struct eval_workspace {
 /// Rebins + IGM for the redshifts `z` (all covered; one slot each) and runs the χ²
 /// kernel on the items: coarse mode (pair_target empty: every target at every z,
 /// item = slot·ntarget + t) or pair mode (item s = target pair_target[s] at
-/// z[pair_slot[s]], or at z[s] when pair_slot is empty). Writes nitem χ²,
-/// penalties, coefficients (host arrays returned).
+/// z[pair_slot[s]], or at z[s] when pair_slot is empty), every target with its
+/// own R or, given `shared`, with that one. Writes nitem χ², penalties,
+/// coefficients (host arrays returned).
 template <backend::Backend B>
 fit_values evaluate(B be, const device_template<B>& dt, const device_targets<B>& tg, const std::vector<double>& z,
                     const std::vector<std::uint32_t>& pair_target, const scan_options& opt, eval_workspace<B>& ws,
-                    const std::vector<std::uint32_t>& pair_slot = {}) {
+                    const std::vector<std::uint32_t>& pair_slot = {},
+                    const shared_resolution<B>* shared = nullptr) {
   const rr_template& t = *dt.host;
   const std::size_t nslot = z.size(), nb = t.nbasis;
   const std::size_t nitem = pair_target.empty() ? nslot * tg.ntarget : pair_target.size();
@@ -296,8 +331,13 @@ fit_values evaluate(B be, const device_template<B>& dt, const device_targets<B>&
                                                      backend::raw(be, cam.wave), backend::raw(be, dz), T, cam.nw,
                                                      static_cast<int>(nb)});
     }
-    k.cam[c] = camera_view{cam.nw, cam.ndiag, backend::raw(be, cam.res), backend::raw(be, cam.w),
-                           backend::raw(be, cam.wf), T};
+    k.cam[c] = camera_view{cam.nw,
+                           cam.ndiag,
+                           shared ? backend::raw(be, shared->res[c]) : backend::raw(be, cam.res),
+                           shared ? 0 : static_cast<std::size_t>(cam.ndiag) * cam.nw,
+                           backend::raw(be, cam.w),
+                           backend::raw(be, cam.wf),
+                           T};
   }
   k.fwf = backend::raw(be, tg.fwf);
   k.has_oii = !t.oii.empty();
@@ -316,8 +356,10 @@ fit_values evaluate(B be, const device_template<B>& dt, const device_targets<B>&
   if constexpr (backend::host_accessible_v<B>) {
     tiles = make_tiles(tg, nslot, pair_target);
     k.tiles = tiles.data();
-    k.member = pair_target.empty() ? backend::raw(be, tg.group_member) : k.pair_target;
-    k.group_rep = backend::raw(be, tg.group_rep);
+    k.member = !pair_target.empty() ? k.pair_target
+               : shared           ? backend::raw(be, shared->member)
+                                  : backend::raw(be, tg.group_member);
+    k.group_rep = shared ? backend::raw(be, shared->rep) : backend::raw(be, tg.group_rep);
     nwork = tiles.size();
   }
   auto chi2 = backend::make_vector<double>(be, nitem);
@@ -353,9 +395,11 @@ struct scan_result {
   std::size_t nz() const { return redshifts.size(); }
 };
 
-/// χ²(z) of every target of `tg` for template `dt` on its grid. Blocking.
+/// χ²(z) of every target of `tg` for template `dt` on its grid, each target with
+/// its own R or, given `shared`, with that one. Blocking.
 template <backend::Backend B>
-scan_result zscan(B be, const device_template<B>& dt, const device_targets<B>& tg, const scan_options& opt = {}) {
+scan_result zscan(B be, const device_template<B>& dt, const device_targets<B>& tg, const scan_options& opt = {},
+                  const shared_resolution<B>* shared = nullptr) {
   const rr_template& t = *dt.host;
   scan_result r;
   r.full_type = t.full_type();
@@ -376,7 +420,7 @@ scan_result zscan(B be, const device_template<B>& dt, const device_targets<B>& t
     const std::size_t b1 = std::min(valid.size(), b0 + block);
     std::vector<double> z;
     for (std::size_t i = b0; i < b1; ++i) z.push_back(t.redshifts[valid[i]]);
-    const auto v = detail::evaluate(be, dt, tg, z, {}, opt, ws);
+    const auto v = detail::evaluate(be, dt, tg, z, {}, opt, ws, {}, shared);
     for (std::size_t s = 0; s < z.size(); ++s) {
       const std::size_t iz = valid[b0 + s];
       for (std::size_t tt = 0; tt < nt; ++tt) {

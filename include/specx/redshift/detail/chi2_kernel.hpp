@@ -141,7 +141,8 @@ inline double lane_sum(vd a) { return (a.v[0] + a.v[1]) + (a.v[2] + a.v[3]); }
 struct camera_view {
   std::size_t nw = 0;         ///< pixels
   int ndiag = 1;              ///< resolution diagonals
-  const double* res = nullptr;  ///< [ntarget, ndiag, nw]
+  const double* res = nullptr;  ///< [ntarget, ndiag, nw], target t's at res + t·res_stride
+  std::size_t res_stride = 0;   ///< ndiag·nw; 0: one R shared by every target
   const double* w = nullptr;    ///< [ntarget, nw] ivar
   const double* wf = nullptr;   ///< [ntarget, nw] ivar·flux (0 where ivar = 0)
   const double* tmpl = nullptr; ///< [nslot, nbasis, nw] rebinned template
@@ -269,7 +270,7 @@ struct chi2_kernel {
       const camera_view& cv = cam[c];
       const std::size_t nw = cv.nw;
       const int nd = cv.ndiag, h = nd / 2;
-      const double* R = cv.res + t * static_cast<std::size_t>(nd) * nw;
+      const double* R = cv.res + t * cv.res_stride;
       const double* w = cv.w + t * nw;
       const double* wf = cv.wf + t * nw;
       const double* T = cv.tmpl + slot * static_cast<std::size_t>(NB) * nw;
@@ -428,7 +429,7 @@ struct chi2_kernel {
           bool finite = true;
           for (std::size_t j = 0; j < nm; ++j) {
             if (j == 0 || group_rep[mem[j]] != group_rep[mem[j - 1]]) {
-              const double* R = cv.res + static_cast<std::size_t>(mem[j]) * static_cast<std::size_t>(nd) * cv.nw;
+              const double* R = cv.res + static_cast<std::size_t>(mem[j]) * cv.res_stride;
               finite = form_tb<NB>(R, T, nw, nd, i0, n, tb);
             }
             const double* w = cv.w + mem[j] * cv.nw + i0;
