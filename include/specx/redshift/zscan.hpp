@@ -454,18 +454,19 @@ fit_values fit_pairs(B be, const device_template<B>& dt, const device_targets<B>
   out.coeff.assign(n * nb, 0.0);
   // The covered pairs by (key, target); a slot per distinct key.
   const bool by_scale = t.igm == igm_model::none;
-  auto key = [&](std::size_t i) { return by_scale ? 1.0 / (1.0 + z[i]) : z[i]; };
+  std::vector<double> key(n);
   std::vector<std::size_t> idx;
   for (std::size_t i = 0; i < n; ++i)
-    if (std::isfinite(z[i]) && detail::covers(t, tg.cams, z[i])) idx.push_back(i);
-  std::sort(idx.begin(), idx.end(), [&](std::size_t a, std::size_t b) {
-    const double ka = key(a), kb = key(b);
-    return ka != kb ? ka < kb : target[a] < target[b];
-  });
+    if (std::isfinite(z[i]) && detail::covers(t, tg.cams, z[i])) {
+      key[i] = by_scale ? 1.0 / (1.0 + z[i]) : z[i];
+      idx.push_back(i);
+    }
+  std::sort(idx.begin(), idx.end(),
+            [&](std::size_t a, std::size_t b) { return key[a] != key[b] ? key[a] < key[b] : target[a] < target[b]; });
   std::vector<double> zslot;                 // a representative z per slot
   std::vector<std::size_t> slot_of(idx.size()), slot_begin;  // pair → slot; slot → first position in idx
   for (std::size_t p = 0; p < idx.size(); ++p) {
-    if (p == 0 || key(idx[p]) != key(idx[p - 1])) {
+    if (p == 0 || key[idx[p]] != key[idx[p - 1]]) {
       zslot.push_back(z[idx[p]]);
       slot_begin.push_back(p);
     }
