@@ -321,3 +321,119 @@ TEST_CASE_TEMPLATE("float instantiations work (single precision tolerances)", B,
   // cond 10, n = 20, eps_f = 1.2e-7: residual ≲ 1e-5.
   CHECK((X0 * A0 * X0 - Eigen::MatrixXf::Identity(n, n)).cwiseAbs().maxCoeff() < 1e-4f);
 }
+
+// --- The cpu backend's rational-quadrature route for inv_sqrt -----------------
+
+TEST_CASE("inv_sqrt quadrature nodes: x^(-1/2) to 5e-15 for cond <= 1e6, 3e-12 up to 1e12") {
+  // Truth: x^(−1/2) itself on a dense grid of [1, κ]. The node count comes from
+  // the convergence rate; beyond κ ≈ 1e6 the nodes' own rounding (cn, dn ≈ √k'
+  // at the middle node) dominates, still far below A^(−1/2)'s κ·eps conditioning.
+  for (int e = 0; e <= 48; ++e) {
+    const double kappa = std::pow(10.0, e / 4.0);
+    const int N = backend::detail::inv_sqrt_node_count(kappa);
+    std::vector<double> s(static_cast<std::size_t>(N)), w(s.size());
+    backend::detail::inv_sqrt_nodes(1.0, kappa, N, s.data(), w.data());
+    double err = 0;
+    for (int i = 0; i <= 4000; ++i) {
+      const double x = std::pow(kappa, i / 4000.0);
+      double r = 0;
+      for (int j = 0; j < N; ++j) r += w[static_cast<std::size_t>(j)] / (x + s[static_cast<std::size_t>(j)]);
+      err = std::max(err, std::abs(r * std::sqrt(x) - 1));
+    }
+    CAPTURE(kappa);
+    CHECK(err < (kappa <= 1e6 ? 5e-15 : 3e-12));
+    CHECK(std::all_of(s.begin(), s.end(), [](double v) { return v > 0; }));
+    CHECK(std::all_of(w.begin(), w.end(), [](double v) { return v > 0; }));
+  }
+}
+
+TEST_CASE("inv_sqrt rational route: analytic truths (Laplacian, diagonal, rotated Laplacian)") {
+  // tridiag(−1, 2 + δ, −1) of order n: eigenvalues 2 + δ − 2cos(kπ/(n+1)), vectors
+  // sin(ikπ/(n+1))·√(2/(n+1)), so A^(−1/2) is known in closed form.
+  const int n = 71;
+  auto laplacian_truth = [&](double delta, Eigen::MatrixXd& A, Eigen::MatrixXd& X) {
+    A = Eigen::MatrixXd::Zero(n, n);
+    for (int i = 0; i < n; ++i) {
+      A(i, i) = 2 + delta;
+      if (i + 1 < n) A(i, i + 1) = A(i + 1, i) = -1;
+    }
+    Eigen::MatrixXd V(n, n);
+    Eigen::VectorXd f(n);
+    for (int k = 0; k < n; ++k) {
+      const double th = (k + 1) * std::numbers::pi / (n + 1);
+      f(k) = 1 / std::sqrt(2 + delta - 2 * std::cos(th));
+      for (int i = 0; i < n; ++i) V(i, k) = std::sin((i + 1) * th) * std::sqrt(2.0 / (n + 1));
+    }
+    X = V * f.asDiagonal() * V.transpose();
+  };
+  backend::detail::inv_sqrt_workspace ws;
+  auto route = [&](const Eigen::MatrixXd& A, Eigen::MatrixXd& O) {
+    O.resize(A.rows(), A.cols());
+    return backend::detail::inv_sqrt_rational(A.data(), static_cast<int>(A.rows()), static_cast<int>(A.rows()),
+                                               O.data(), static_cast<int>(A.rows()), 0.0, ws);
+  };
+  Eigen::MatrixXd A, X, O;
+  // Already tridiagonal: the reduction is exact, so the error is the quadrature's and
+  // the summation's (κ = 2 and ≈ 2100; the truth's own rounding is ~1e-14 relative).
+  for (double delta : {2.0, 0.0}) {
+    laplacian_truth(delta, A, X);
+    REQUIRE(route(A, O));
+    CAPTURE(delta);
+    MESSAGE("Laplacian + " << delta << "·I: max error / max entry = " << (O - X).cwiseAbs().maxCoeff() / X.cwiseAbs().maxCoeff());
+    CHECK((O - X).cwiseAbs().maxCoeff() < 1e-13 * X.cwiseAbs().maxCoeff());
+  }
+  // Diagonal, κ = 1e10: exact reduction and exact truth, the quadrature at large κ.
+  A = Eigen::MatrixXd::Zero(n, n);
+  for (int i = 0; i < n; ++i) A(i, i) = std::pow(1e10, double((i * 37) % n) / (n - 1));
+  REQUIRE(route(A, O));
+  for (int i = 0; i < n; ++i) CHECK(O(i, i) * std::sqrt(A(i, i)) == doctest::Approx(1.0).epsilon(3e-12));
+  CHECK((O - Eigen::MatrixXd(O.diagonal().asDiagonal())).cwiseAbs().maxCoeff() < 1e-13 * O.cwiseAbs().maxCoeff());
+  // The Laplacian in a random orthogonal basis: now the reduction works. It is
+  // backward stable, so the forward error is bounded by ~½ κ n eps ≈ 1.7e-11 relative;
+  // in practice it is ~2e-14, and 1e-12 leaves a 50× margin while still catching a
+  // reflector or accumulation error (those show at the 1e-3 level or worse).
+  laplacian_truth(0.0, A, X);
+  std::mt19937_64 rng(11);
+  std::normal_distribution<double> g;
+  Eigen::MatrixXd G(n, n);
+  for (int j = 0; j < n; ++j)
+    for (int i = 0; i < n; ++i) G(i, j) = g(rng);
+  const Eigen::MatrixXd U = Eigen::HouseholderQR<Eigen::MatrixXd>(G).householderQ();
+  const Eigen::MatrixXd Ar = U * A * U.transpose(), Xr = U * X * U.transpose();
+  REQUIRE(route(Ar, O));
+  MESSAGE("rotated Laplacian: max error / max entry = " << (O - Xr).cwiseAbs().maxCoeff() / Xr.cwiseAbs().maxCoeff());
+  CHECK((O - Xr).cwiseAbs().maxCoeff() < 1e-12 * Xr.cwiseAbs().maxCoeff());
+  CHECK((O - O.transpose()).cwiseAbs().maxCoeff() == 0.0);
+}
+
+TEST_CASE("inv_sqrt rational route declines what needs the eigen-decomposition") {
+  backend::detail::inv_sqrt_workspace ws;
+  const int n = 12;
+  Eigen::MatrixXd O(n, n);
+  auto route = [&](const Eigen::MatrixXd& A, double cutoff) {
+    return backend::detail::inv_sqrt_rational(A.data(), n, n, O.data(), n, cutoff, ws);
+  };
+  Eigen::VectorXd lam(n);
+  for (int i = 0; i < n; ++i) lam(i) = std::pow(1e13, double(i) / (n - 1));
+  CHECK_FALSE(route(Eigen::MatrixXd(lam.asDiagonal()), 0.0));  // κ = 1e13 > 1e12
+  lam(0) = 0;
+  CHECK_FALSE(route(Eigen::MatrixXd(lam.asDiagonal()), 0.0));  // singular
+  lam(0) = -1;
+  CHECK_FALSE(route(Eigen::MatrixXd(lam.asDiagonal()), 0.0));  // indefinite
+  for (int i = 0; i < n; ++i) lam(i) = std::pow(1e4, double(i) / (n - 1));
+  CHECK(route(Eigen::MatrixXd(lam.asDiagonal()), 0.0));
+  CHECK_FALSE(route(Eigen::MatrixXd(lam.asDiagonal()), 1e-3));  // an eigenvalue under the cutoff
+  Eigen::MatrixXd A = lam.asDiagonal();
+  A(3, 5) = A(5, 3) = std::numeric_limits<double>::quiet_NaN();
+  CHECK_FALSE(route(A, 0.0));
+  // Through the backend: the declined matrices still get the eigen route's answer.
+  backend::cpu be;
+  for (int i = 0; i < n; ++i) lam(i) = std::pow(1e13, double(i) / (n - 1));
+  const Eigen::MatrixXd D = lam.asDiagonal();
+  Eigen::MatrixXd X(n, n);
+  int info = -7;
+  backend::inv_sqrt(be, matrix_batch<const double>(make_batch(D.data(), n, n, 1)), make_batch(X.data(), n, n, 1), &info,
+                    0.0);
+  CHECK(info == 0);
+  for (int i = 0; i < n; ++i) CHECK(X(i, i) * std::sqrt(lam(i)) == doctest::Approx(1.0).epsilon(1e-12));
+}

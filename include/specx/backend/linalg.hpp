@@ -13,6 +13,7 @@
 #include <cstddef>
 #include <limits>
 #include <string>
+#include <type_traits>
 
 #include <Eigen/Dense>
 
@@ -21,6 +22,7 @@
 #include "concepts.hpp"
 #include "cpu.hpp"
 #include "detail/dense_kernels.hpp"
+#include "detail/inv_sqrt_rational.hpp"
 
 namespace specx::backend {
 
@@ -172,10 +174,13 @@ void eigh(cpu, matrix_batch<T> a, T* w, int* info) {
   }
 }
 
-/// out_b = A_b^(−1/2) for symmetric positive semi-definite A_b, through the
-/// eigen-decomposition; eigenvalues ≤ rel_cutoff · λ_max (or ≤ 0) are dropped
-/// (pseudo-inverse square root) and counted in info[b]; info[b] = −1 if the
-/// eigen-solver failed. A is not modified.
+/// out_b = A_b^(−1/2) for symmetric positive semi-definite A_b; eigenvalues ≤
+/// rel_cutoff · λ_max (or ≤ 0) are dropped (pseudo-inverse square root) and counted
+/// in info[b]; info[b] = −1 if the eigen-solver failed. A is not modified.
+/// Double matrices that are safely positive definite (λ_min > max(rel_cutoff,
+/// 1e−12) · λ_max, verified by Sturm counts) take the rational-quadrature route of
+/// detail/inv_sqrt_rational.hpp (no eigenvectors, ≈ 2× faster at n ≈ 70, ≤ 1e−15
+/// quadrature error); all others the eigen-decomposition.
 template <class T>
 void inv_sqrt(cpu, matrix_batch<const T> a, matrix_batch<T> out, int* info, T rel_cutoff = T(0)) {
   detail::check_square(a, "inv_sqrt");
@@ -184,6 +189,13 @@ void inv_sqrt(cpu, matrix_batch<const T> a, matrix_batch<T> out, int* info, T re
   const int nb = a.count;
 #pragma omp parallel for schedule(dynamic) if (nb > 1)
   for (int k = 0; k < nb; ++k) {
+    if constexpr (std::is_same_v<T, double>) {
+      static thread_local detail::inv_sqrt_workspace ws;
+      if (detail::inv_sqrt_rational(a.matrix(k), a.rows, a.ld, out.matrix(k), out.ld, rel_cutoff, ws)) {
+        info[k] = 0;
+        continue;
+      }
+    }
     auto A = detail::eigen_of(a, k);
     auto O = detail::eigen_of(out, k);
     Eigen::SelfAdjointEigenSolver<Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>> es(

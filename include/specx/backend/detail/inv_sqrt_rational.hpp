@@ -1,0 +1,352 @@
+// A^(−1/2) of a symmetric positive definite matrix without its eigenvectors: the
+// cpu backend's fast path for inv_sqrt (extraction's per-fiber decorrelation runs
+// it on ≈ 23 500 blocks of ≈ 71 × 71 per frame).
+//
+//   1. Householder tridiagonalisation A = Q T Qᵀ (own kernel: padded columns, so
+//      every vector loop runs over whole groups of 8 rows).
+//   2. Spectrum bounds [m, M] of T: Gershgorin for M, Sturm sequences (8 shifts per
+//      pass, 3 passes, geometric bisection) for a verified lower bound m.
+//   3. x^(−1/2) = (2/π) ∫₀^∞ dt / (t² + x); substituting t = √m · sc(u | k) with
+//      k'² = m/M makes the integrand 2K-periodic in u and analytic in the strip
+//      |Im u| < K', so the midpoint rule with N nodes converges like
+//      exp(−2π²N / (ln(M/m) + ln 16)) uniformly on [m, M] (Hale, Higham &
+//      Trefethen 2008, SIAM J. Numer. Anal. 46, 2505): x^(−1/2) ≈ Σ_j w_j / (x + s_j)
+//      with all s_j, w_j > 0. N = 19 for κ = 10³, 55 for κ = 10¹².
+//   4. F = f(T) = Σ_j w_j (T + s_j)⁻¹: each shifted tridiagonal inverse is built row
+//      by row from its two pivot sequences (X_ij = X_(i+1)j · (−e_i / p_i) above the
+//      diagonal, 1/X_jj = p_j − e_j² / q_(j+1)); entries below 1e−20 ‖F‖ are cut.
+//   5. A^(−1/2) = Q F Qᵀ (two GEMMs, the second to one triangle).
+//
+// All of it is vector arithmetic with no data-dependent iteration count, against
+// the implicit QR's serial rotation chain: ≈ 2× faster than Eigen's
+// SelfAdjointEigenSolver route at n ≈ 71 (docs/performance.md). The error is the
+// quadrature's (≤ 1e−15 relative, by the node count) plus rounding of a backward
+// stable reduction: the same order as the eigen-decomposition's.
+//
+// The fast path declines (returns false) where the eigen route's semantics are
+// needed: a non-finite matrix, λ_min ≤ max(rel_cutoff, 1e−12) · λ_max (eigenvalues
+// would be dropped or the node count would exceed 55), or n = 0.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <numbers>
+#include <vector>
+
+#include <Eigen/Dense>
+
+namespace specx::backend::detail {
+
+/// Jacobi elliptic functions of real argument by the descending Landen
+/// (arithmetic–geometric mean) scale (Abramowitz & Stegun 16.4), for a modulus
+/// given by its complement k' (accurate when k' is tiny, where k = 1 − O(k'²)).
+class jacobi_elliptic {
+ public:
+  explicit jacobi_elliptic(double kp) {
+    double a = 1, b = kp;
+    a_[0] = 1;
+    c_[0] = std::sqrt((1 - kp) * (1 + kp));
+    while (n_ < max_steps - 1 && c_[n_] > 1e-17 * a_[n_]) {
+      const double an = 0.5 * (a + b);
+      const double cn = c_[n_] * c_[n_] / (4 * an);  // (a − b)/2 without cancellation
+      b = std::sqrt(a * b);
+      a = an;
+      ++n_;
+      a_[n_] = a;
+      c_[n_] = cn;
+    }
+    K_ = std::numbers::pi / (2 * a_[n_]);
+  }
+  /// The complete elliptic integral of the first kind K(k).
+  double K() const { return K_; }
+  /// sn, cn, dn at u (0 ≤ u ≤ K/2 keeps all three to full relative accuracy).
+  void operator()(double u, double& sn, double& cn, double& dn) const {
+    double phi = std::ldexp(a_[n_] * u, n_), prev = phi;
+    for (int i = n_; i >= 1; --i) {
+      prev = phi;
+      phi = 0.5 * (phi + std::asin(c_[i] / a_[i] * std::sin(phi)));
+    }
+    sn = std::sin(phi);
+    cn = std::cos(phi);
+    dn = n_ > 0 ? cn / std::cos(prev - phi) : 1.0;
+  }
+
+ private:
+  static constexpr int max_steps = 24;
+  double a_[max_steps] = {}, c_[max_steps] = {};
+  int n_ = 0;
+  double K_ = 0;
+};
+
+/// Number of quadrature nodes for relative error ≲ 1e−15 on a spectrum of
+/// condition κ = M/m (the convergence rate above, with a margin of one node).
+inline int inv_sqrt_node_count(double kappa) {
+  return static_cast<int>(std::ceil(1.75 * (std::log(std::max(kappa, 1.0)) + 2.77))) + 1;
+}
+
+/// Nodes s_j and weights w_j with x^(−1/2) ≈ Σ_j w_j / (x + s_j) on [m, M].
+/// Nodes past K/2 use the reflection u → K − u (sn, cn, dn of K − u in terms of
+/// those of u), so every node is computed at full relative accuracy.
+inline void inv_sqrt_nodes(double m, double M, int count, double* s, double* w) {
+  const double kp = std::sqrt(m / M);
+  const jacobi_elliptic ell(kp);
+  const double K = ell.K(), c = 2 * K / (std::numbers::pi * count);
+  const double sm = std::sqrt(m), sM = std::sqrt(M);
+  for (int j = 0; j < count; ++j) {
+    const double u = (j + 0.5) * K / count;
+    double sn, cn, dn;
+    if (u <= 0.5 * K) {
+      ell(u, sn, cn, dn);
+      s[j] = m * (sn / cn) * (sn / cn);
+      w[j] = c * sm * dn / (cn * cn);
+    } else {
+      ell(K - u, sn, cn, dn);
+      s[j] = M * (cn / sn) * (cn / sn);
+      w[j] = c * sM * dn / (sn * sn);
+    }
+  }
+}
+
+/// y[i] = scale · Σ_{j0 ≤ j < j1} A[i + j·ld] x[j] for rows [r0, r1), r1 − r0 a
+/// multiple of 8: four columns at a time into four accumulator sets, so the FMA
+/// chains are independent.
+inline void gemv_rows8(const double* __restrict A, std::ptrdiff_t ld, int r0, int r1, int j0, int j1,
+                       const double* __restrict x, double* __restrict y, double scale) {
+  for (int i0 = r0; i0 < r1; i0 += 8) {
+    double a0[8] = {}, a1[8] = {}, a2[8] = {}, a3[8] = {};
+    int j = j0;
+    for (; j + 4 <= j1; j += 4) {
+      const double* __restrict c0 = A + j * ld + i0;
+      const double* __restrict c1 = c0 + ld;
+      const double* __restrict c2 = c1 + ld;
+      const double* __restrict c3 = c2 + ld;
+      const double x0 = x[j], x1 = x[j + 1], x2 = x[j + 2], x3 = x[j + 3];
+#pragma GCC unroll 8
+      for (int i = 0; i < 8; ++i) {
+        a0[i] += c0[i] * x0;
+        a1[i] += c1[i] * x1;
+        a2[i] += c2[i] * x2;
+        a3[i] += c3[i] * x3;
+      }
+    }
+    for (; j < j1; ++j) {
+      const double* __restrict c0 = A + j * ld + i0;
+      const double x0 = x[j];
+#pragma GCC unroll 8
+      for (int i = 0; i < 8; ++i) a0[i] += c0[i] * x0;
+    }
+#pragma GCC unroll 8
+    for (int i = 0; i < 8; ++i) y[i0 + i] = scale * ((a0[i] + a1[i]) + (a2[i] + a3[i]));
+  }
+}
+
+/// Per-thread scratch of inv_sqrt_rational (reused across matrices).
+struct inv_sqrt_workspace {
+  std::vector<double> a, p, y, beta, d, e, s, w, piv, qiv, g, r, rows;
+  std::vector<int> end;
+  Eigen::MatrixXd F, P, tmp;
+};
+
+/// Householder tridiagonalisation of the n × n symmetric A (column-major, lda):
+/// on return ws.d, ws.e hold T and ws.P = Qᵀ with A = Q T Qᵀ. The copy has
+/// ld = n rounded up to 8; each step's loops start at the aligned group holding
+/// row k + 1: the rows above it are the finished upper triangle (dead storage, and
+/// the reflector is zero there, so the extended loops change nothing live), and the
+/// padding rows below n stay exactly zero.
+inline void tridiagonalize(const double* A, int n, int lda, inv_sqrt_workspace& ws) {
+  const int ld = (n + 7) & ~7;
+  ws.a.assign(static_cast<std::size_t>(ld) * n, 0.0);
+  ws.y.assign(static_cast<std::size_t>(ld), 0.0);
+  ws.beta.assign(static_cast<std::size_t>(n), 0.0);
+  ws.d.assign(static_cast<std::size_t>(n), 0.0);
+  ws.e.assign(static_cast<std::size_t>(n), 0.0);
+  double* a = ws.a.data();
+  double* __restrict y = ws.y.data();
+  for (int j = 0; j < n; ++j)
+    for (int i = 0; i < n; ++i) a[static_cast<std::ptrdiff_t>(j) * ld + i] = A[static_cast<std::ptrdiff_t>(j) * lda + i];
+  for (int k = 0; k + 2 < n; ++k) {
+    double* __restrict x = a + static_cast<std::ptrdiff_t>(k) * ld;  // column k; becomes the reflector v
+    ws.d[static_cast<std::size_t>(k)] = x[k];
+    double sigma = 0;
+    for (int i = k + 2; i < n; ++i) sigma += x[i] * x[i];
+    if (sigma == 0) {  // already reduced: H = I
+      ws.e[static_cast<std::size_t>(k)] = x[k + 1];
+      continue;
+    }
+    // H = I − β v vᵀ with v[k+1] = 1 maps column k below the diagonal to μ e₁.
+    const double x0 = x[k + 1], mu = std::sqrt(x0 * x0 + sigma);
+    const double v0 = x0 <= 0 ? x0 - mu : -sigma / (x0 + mu);
+    const double beta = 2 * v0 * v0 / (sigma + v0 * v0);
+    const double inv = 1 / v0;
+    x[k + 1] = 1;
+    for (int i = k + 2; i < n; ++i) x[i] *= inv;
+    ws.e[static_cast<std::size_t>(k)] = mu;
+    ws.beta[static_cast<std::size_t>(k)] = beta;
+    const int r0 = (k + 1) & ~7;
+    for (int i = r0; i <= k; ++i) x[i] = 0;
+    // y = β A₂₂ v, w = y − (β/2)(yᵀv) v, A₂₂ −= v wᵀ + w vᵀ (full symmetric block).
+    gemv_rows8(a, ld, r0, ld, k + 1, n, x, y, beta);
+    double yv = 0;
+    for (int i = k + 1; i < n; ++i) yv += y[i] * x[i];
+    const double h = 0.5 * beta * yv;
+    for (int i = r0; i < ld; ++i) y[i] -= h * x[i];
+    for (int j = k + 1; j < n; ++j) {
+      double* __restrict c = a + static_cast<std::ptrdiff_t>(j) * ld;
+      const double wj = y[j], vj = x[j];
+      for (int i = r0; i < ld; ++i) c[i] -= x[i] * wj + y[i] * vj;
+    }
+  }
+  if (n >= 2) {
+    ws.d[static_cast<std::size_t>(n - 2)] = a[static_cast<std::ptrdiff_t>(n - 2) * ld + n - 2];
+    ws.e[static_cast<std::size_t>(n - 2)] = a[static_cast<std::ptrdiff_t>(n - 1) * ld + n - 2];
+  }
+  if (n >= 1) ws.d[static_cast<std::size_t>(n - 1)] = a[static_cast<std::ptrdiff_t>(n - 1) * ld + n - 1];
+  // P = Qᵀ = H_(n−3) ⋯ H_0, accumulated backward: P₂₂ −= β (P₂₂ v) vᵀ.
+  ws.p.assign(static_cast<std::size_t>(ld) * n, 0.0);
+  double* q = ws.p.data();
+  for (int i = 0; i < n; ++i) q[static_cast<std::ptrdiff_t>(i) * ld + i] = 1;
+  for (int k = n - 3; k >= 0; --k) {
+    const double beta = ws.beta[static_cast<std::size_t>(k)];
+    if (beta == 0) continue;
+    const double* __restrict v = a + static_cast<std::ptrdiff_t>(k) * ld;
+    const int r0 = (k + 1) & ~7;  // rows r0..k of P₂₂'s columns are exact zeros here
+    gemv_rows8(q, ld, r0, ld, k + 1, n, v, y, 1.0);
+    for (int j = k + 1; j < n; ++j) {
+      double* __restrict c = q + static_cast<std::ptrdiff_t>(j) * ld;
+      const double sj = beta * v[j];
+      for (int i = r0; i < ld; ++i) c[i] -= sj * y[i];
+    }
+  }
+  ws.P.resize(n, n);
+  for (int j = 0; j < n; ++j)
+    for (int i = 0; i < n; ++i) ws.P(i, j) = q[static_cast<std::ptrdiff_t>(j) * ld + i];
+}
+
+/// ok[l] = (T − shift[l]·I is positive definite), by its LDLᵀ pivots (Sturm count
+/// zero); 8 shifts per pass so the divisions vectorise.
+inline void tridiag_positive_definite8(const double* d, const double* e, int n, const double* shift, bool* ok) {
+  double piv[8], low[8];
+  for (int l = 0; l < 8; ++l) low[l] = piv[l] = d[0] - shift[l];
+  for (int i = 1; i < n; ++i) {
+    const double e2 = e[i - 1] * e[i - 1];
+    for (int l = 0; l < 8; ++l) {
+      piv[l] = d[i] - shift[l] - e2 / piv[l];
+      low[l] = std::fmin(low[l], piv[l]);
+    }
+  }
+  for (int l = 0; l < 8; ++l) ok[l] = low[l] > 0;  // NaN pivots fail too
+}
+
+/// out = A^(−1/2) (column-major, ldo) for symmetric positive definite A, by the
+/// rational quadrature above. Returns false, leaving out untouched, where the
+/// eigen-decomposition route must be taken instead (see the header comment).
+inline bool inv_sqrt_rational(const double* A, int n, int lda, double* out, int ldo, double rel_cutoff,
+                              inv_sqrt_workspace& ws) {
+  if (n <= 0) return false;
+  tridiagonalize(A, n, lda, ws);
+  const double* d = ws.d.data();
+  const double* e = ws.e.data();
+  double M = 0;
+  for (int i = 0; i < n; ++i) {
+    if (!std::isfinite(d[i]) || !std::isfinite(e[i])) return false;  // (fmax and fmin skip NaN)
+    M = std::max(M, d[i] + (i > 0 ? std::fabs(e[i - 1]) : 0.0) + (i + 1 < n ? std::fabs(e[i]) : 0.0));
+  }
+  if (!(M > 0) || !std::isfinite(M)) return false;
+  // Verified lower bound m of λ_min, to a factor e^0.04, by geometric bisection.
+  double lo = M * std::max(1e-12, rel_cutoff), hi = M;
+  {
+    double sh[8];
+    bool ok[8];
+    std::fill(sh, sh + 8, lo);
+    tridiag_positive_definite8(d, e, n, sh, ok);
+    if (!ok[0]) return false;
+  }
+  for (int pass = 0; pass < 3; ++pass) {
+    double sh[8];
+    bool ok[8];
+    const double span = std::log(hi / lo);
+    for (int l = 0; l < 8; ++l) sh[l] = lo * std::exp(span * (l + 1) / 9.0);
+    tridiag_positive_definite8(d, e, n, sh, ok);
+    double nlo = lo, nhi = hi;
+    for (int l = 0; l < 8; ++l) {
+      if (!ok[l]) {
+        nhi = sh[l];
+        break;
+      }
+      nlo = sh[l];
+    }
+    lo = nlo;
+    hi = nhi;
+  }
+  const double m = lo;
+  const int N = inv_sqrt_node_count(M / m);
+  const auto nN = static_cast<std::size_t>(N), nn = static_cast<std::size_t>(n);
+  ws.s.resize(nN);
+  ws.w.resize(nN);
+  inv_sqrt_nodes(m, M, N, ws.s.data(), ws.w.data());
+  // Pivots of T + s_j (top-down p, bottom-up q), node index innermost so the
+  // divisions vectorise; g = diagonal of the inverse, r = the ratios above it.
+  ws.piv.resize(nn * nN);
+  ws.qiv.resize(nn * nN);
+  ws.g.resize(nn * nN);
+  ws.r.resize(nn * nN);
+  double* p = ws.piv.data();
+  double* q = ws.qiv.data();
+  double* g = ws.g.data();
+  double* r = ws.r.data();
+  const double* s = ws.s.data();
+  for (int j = 0; j < N; ++j) p[j] = d[0] + s[j];
+  for (int i = 1; i < n; ++i) {
+    const double e2 = e[i - 1] * e[i - 1];
+    for (int j = 0; j < N; ++j) p[i * N + j] = d[i] + s[j] - e2 / p[(i - 1) * N + j];
+  }
+  for (int j = 0; j < N; ++j) q[(n - 1) * N + j] = d[n - 1] + s[j];
+  for (int i = n - 2; i >= 0; --i) {
+    const double e2 = e[i] * e[i];
+    for (int j = 0; j < N; ++j) q[i * N + j] = d[i] + s[j] - e2 / q[(i + 1) * N + j];
+  }
+  for (int i = 0; i + 1 < n; ++i) {
+    const double e2 = e[i] * e[i], ei = e[i];
+    for (int j = 0; j < N; ++j) {
+      g[i * N + j] = 1.0 / (p[i * N + j] - e2 / q[(i + 1) * N + j]);
+      r[i * N + j] = -ei / p[i * N + j];
+    }
+  }
+  for (int j = 0; j < N; ++j) {
+    g[(n - 1) * N + j] = 1.0 / p[(n - 1) * N + j];
+    r[(n - 1) * N + j] = 0;
+  }
+  // F = Σ_j w_j (T + s_j)⁻¹, lower triangle by columns (= upper by rows): row i of
+  // each inverse is r_i × row i+1 to the right of the diagonal; each node's row is
+  // cut where its entries fall below 1e−20 ‖F‖ (‖F‖ ≈ m^(−1/2)).
+  ws.F.setZero(n, n);
+  ws.rows.assign(nn * nN, 0.0);
+  ws.end.assign(nN, n - 1);
+  const double cut = 1e-20 / std::sqrt(m);
+  for (int i = n - 1; i >= 0; --i) {
+    double* __restrict Fi = ws.F.data() + static_cast<std::ptrdiff_t>(i) * n;  // column i, rows ≥ i
+    for (int j = 0; j < N; ++j) {
+      double* __restrict row = ws.rows.data() + static_cast<std::ptrdiff_t>(j) * n;
+      const double ri = r[i * N + j], wj = ws.w[static_cast<std::size_t>(j)];
+      int en = ws.end[static_cast<std::size_t>(j)];
+      row[i] = g[i * N + j];
+      Fi[i] += wj * row[i];
+      for (int c = i + 1; c <= en; ++c) {
+        row[c] *= ri;
+        Fi[c] += wj * row[c];
+      }
+      while (en > i && std::fabs(wj * row[en]) < cut) --en;
+      ws.end[static_cast<std::size_t>(j)] = en;
+    }
+  }
+  ws.F.template triangularView<Eigen::StrictlyUpper>() = ws.F.transpose();
+  // A^(−1/2) = Q F Qᵀ = Pᵀ F P.
+  ws.tmp.noalias() = ws.F * ws.P;
+  Eigen::Map<Eigen::MatrixXd, 0, Eigen::OuterStride<>> O(out, n, n, Eigen::OuterStride<>(ldo));
+  O.template triangularView<Eigen::Lower>() = ws.P.transpose() * ws.tmp;
+  O.template triangularView<Eigen::StrictlyUpper>() = O.transpose();
+  return true;
+}
+
+}  // namespace specx::backend::detail
