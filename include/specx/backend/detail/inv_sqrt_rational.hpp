@@ -141,15 +141,32 @@ inline void gemv_rows8(const double* __restrict A, std::ptrdiff_t ld, int r0, in
   }
 }
 
-/// Per-thread scratch of inv_sqrt_rational (reused across matrices).
+/// Per-thread scratch of inv_sqrt_rational (reused across matrices), with the
+/// quadrature nodes of [1, κ_q] cached per κ_q = 2^(q/8): the upper bound M is
+/// rounded up to m·κ_q (≤ 9 % wider, about a third of a node), and the nodes of
+/// [m, m·κ_q] are m·s_j and √m·w_j.
 struct inv_sqrt_workspace {
-  std::vector<double> a, p, y, beta, d, e, s, w, piv, qiv, g, r, rows;
+  std::vector<double> a, p, y, beta, d, e, s, w, piv, qiv, g, r, rows, f;
   std::vector<int> end;
-  Eigen::MatrixXd F, P, tmp;
+  std::vector<std::vector<double>> nodes;  // [q]: s_1..s_N, w_1..w_N of [1, 2^(q/8)]
+  Eigen::MatrixXd tmp;
+
+  const std::vector<double>& nodes_for(int q) {
+    if (nodes.size() <= static_cast<std::size_t>(q)) nodes.resize(static_cast<std::size_t>(q) + 1);
+    auto& v = nodes[static_cast<std::size_t>(q)];
+    if (v.empty()) {
+      const double kappa = std::exp2(q / 8.0);
+      const int N = inv_sqrt_node_count(kappa);
+      v.resize(2 * static_cast<std::size_t>(N));
+      inv_sqrt_nodes(1.0, kappa, N, v.data(), v.data() + N);
+    }
+    return v;
+  }
 };
 
 /// Householder tridiagonalisation of the n × n symmetric A (column-major, lda):
-/// on return ws.d, ws.e hold T and ws.P = Qᵀ with A = Q T Qᵀ. The copy has
+/// on return ws.d, ws.e hold T and ws.p = Qᵀ with A = Q T Qᵀ (leading dimension
+/// n rounded up to 8, padding rows zero). The copy has
 /// ld = n rounded up to 8; each step's loops start at the aligned group holding
 /// row k + 1: the rows above it are the finished upper triangle (dead storage, and
 /// the reflector is zero there, so the extended loops change nothing live), and the
@@ -218,9 +235,6 @@ inline void tridiagonalize(const double* A, int n, int lda, inv_sqrt_workspace& 
       for (int i = r0; i < ld; ++i) c[i] -= sj * y[i];
     }
   }
-  ws.P.resize(n, n);
-  for (int j = 0; j < n; ++j)
-    for (int i = 0; i < n; ++i) ws.P(i, j) = q[static_cast<std::ptrdiff_t>(j) * ld + i];
 }
 
 /// ok[l] = (T − shift[l]·I is positive definite), by its LDLᵀ pivots (Sturm count
@@ -280,11 +294,17 @@ inline bool inv_sqrt_rational(const double* A, int n, int lda, double* out, int 
     hi = nhi;
   }
   const double m = lo;
-  const int N = inv_sqrt_node_count(M / m);
+  const int qk = std::max(0, static_cast<int>(std::ceil(8 * std::log2(M / m))));
+  const auto& unit = ws.nodes_for(qk);
+  const int N = static_cast<int>(unit.size() / 2);
   const auto nN = static_cast<std::size_t>(N), nn = static_cast<std::size_t>(n);
   ws.s.resize(nN);
   ws.w.resize(nN);
-  inv_sqrt_nodes(m, M, N, ws.s.data(), ws.w.data());
+  const double sm = std::sqrt(m);
+  for (std::size_t j = 0; j < nN; ++j) {
+    ws.s[j] = m * unit[j];
+    ws.w[j] = sm * unit[nN + j];
+  }
   // Pivots of T + s_j (top-down p, bottom-up q), node index innermost so the
   // divisions vectorise; g = diagonal of the inverse, r = the ratios above it.
   ws.piv.resize(nn * nN);
@@ -319,32 +339,62 @@ inline bool inv_sqrt_rational(const double* A, int n, int lda, double* out, int 
   }
   // F = Σ_j w_j (T + s_j)⁻¹, lower triangle by columns (= upper by rows): row i of
   // each inverse is r_i × row i+1 to the right of the diagonal; each node's row is
-  // cut where its entries fall below 1e−20 ‖F‖ (‖F‖ ≈ m^(−1/2)).
-  ws.F.setZero(n, n);
-  ws.rows.assign(nn * nN, 0.0);
+  // cut where its entries fall below 1e−20 ‖F‖ (‖F‖ ≈ m^(−1/2)) and zeroed past the
+  // cut. Rows and F columns have the padded leading dimension, so the loops run
+  // over whole groups of 8 from the group holding i: entries left of i are zero in
+  // the rows and land in F's upper triangle, which is overwritten below.
+  const int ld = (n + 7) & ~7;
+  ws.f.assign(static_cast<std::size_t>(ld) * n, 0.0);
+  ws.rows.assign(static_cast<std::size_t>(ld) * nN, 0.0);
   ws.end.assign(nN, n - 1);
-  const double cut = 1e-20 / std::sqrt(m);
+  const double cut = 1e-20 / sm;
   for (int i = n - 1; i >= 0; --i) {
-    double* __restrict Fi = ws.F.data() + static_cast<std::ptrdiff_t>(i) * n;  // column i, rows ≥ i
-    for (int j = 0; j < N; ++j) {
-      double* __restrict row = ws.rows.data() + static_cast<std::ptrdiff_t>(j) * n;
-      const double ri = r[i * N + j], wj = ws.w[static_cast<std::size_t>(j)];
-      int en = ws.end[static_cast<std::size_t>(j)];
-      row[i] = g[i * N + j];
-      Fi[i] += wj * row[i];
-      for (int c = i + 1; c <= en; ++c) {
-        row[c] *= ri;
-        Fi[c] += wj * row[c];
+    double* __restrict Fi = ws.f.data() + static_cast<std::ptrdiff_t>(i) * ld;  // column i, rows ≥ i
+    const int c0 = i & ~7;
+    // Row i of every node's inverse: r_i × row i+1 right of the diagonal (entry i of
+    // row i+1, and all left of it, are zero), then g at the diagonal. F's column is
+    // summed over the nodes in registers, a group of 8 entries at a time.
+    for (int cg = c0; cg < ld; cg += 8) {
+      double acc[8] = {};
+      bool any = false;
+      for (int j = 0; j < N; ++j) {
+        if (cg > ws.end[static_cast<std::size_t>(j)]) continue;
+        any = true;
+        double* __restrict row = ws.rows.data() + static_cast<std::ptrdiff_t>(j) * ld + cg;
+        const double ri = r[i * N + j], wj = ws.w[static_cast<std::size_t>(j)];
+#pragma GCC unroll 8
+        for (int c = 0; c < 8; ++c) {
+          const double v = row[c] * ri;
+          row[c] = v;
+          acc[c] += wj * v;
+        }
       }
+      if (!any) break;
+#pragma GCC unroll 8
+      for (int c = 0; c < 8; ++c) Fi[cg + c] += acc[c];
+    }
+    double diag = 0;
+    for (int j = 0; j < N; ++j) {
+      double* __restrict row = ws.rows.data() + static_cast<std::ptrdiff_t>(j) * ld;
+      const double wj = ws.w[static_cast<std::size_t>(j)];
+      row[i] = g[i * N + j];
+      diag += wj * row[i];
+      int en = ws.end[static_cast<std::size_t>(j)];
+      const int en0 = en;
       while (en > i && std::fabs(wj * row[en]) < cut) --en;
+      for (int c = en + 1; c <= en0; ++c) row[c] = 0;
       ws.end[static_cast<std::size_t>(j)] = en;
     }
+    Fi[i] += diag;
   }
-  ws.F.template triangularView<Eigen::StrictlyUpper>() = ws.F.transpose();
+  using pmap = Eigen::Map<const Eigen::MatrixXd, 0, Eigen::OuterStride<>>;
+  Eigen::Map<Eigen::MatrixXd, 0, Eigen::OuterStride<>> F(ws.f.data(), n, n, Eigen::OuterStride<>(ld));
+  F.template triangularView<Eigen::StrictlyUpper>() = F.transpose();
+  const pmap P(ws.p.data(), n, n, Eigen::OuterStride<>(ld));
   // A^(−1/2) = Q F Qᵀ = Pᵀ F P.
-  ws.tmp.noalias() = ws.F * ws.P;
+  ws.tmp.noalias() = F * P;
   Eigen::Map<Eigen::MatrixXd, 0, Eigen::OuterStride<>> O(out, n, n, Eigen::OuterStride<>(ldo));
-  O.template triangularView<Eigen::Lower>() = ws.P.transpose() * ws.tmp;
+  O.template triangularView<Eigen::Lower>() = P.transpose() * ws.tmp;
   O.template triangularView<Eigen::StrictlyUpper>() = O.transpose();
   return true;
 }
