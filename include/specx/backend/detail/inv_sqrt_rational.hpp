@@ -122,7 +122,6 @@ inline void gemv_rows8(const double* __restrict A, std::ptrdiff_t ld, int r0, in
       const double* __restrict c2 = c1 + ld;
       const double* __restrict c3 = c2 + ld;
       const double x0 = x[j], x1 = x[j + 1], x2 = x[j + 2], x3 = x[j + 3];
-#pragma GCC unroll 8
       for (int i = 0; i < 8; ++i) {
         a0[i] += c0[i] * x0;
         a1[i] += c1[i] * x1;
@@ -133,10 +132,8 @@ inline void gemv_rows8(const double* __restrict A, std::ptrdiff_t ld, int r0, in
     for (; j < j1; ++j) {
       const double* __restrict c0 = A + j * ld + i0;
       const double x0 = x[j];
-#pragma GCC unroll 8
       for (int i = 0; i < 8; ++i) a0[i] += c0[i] * x0;
     }
-#pragma GCC unroll 8
     for (int i = 0; i < 8; ++i) y[i0 + i] = scale * ((a0[i] + a1[i]) + (a2[i] + a3[i]));
   }
 }
@@ -362,7 +359,6 @@ inline bool inv_sqrt_rational(const double* A, int n, int lda, double* out, int 
         any = true;
         double* __restrict row = ws.rows.data() + static_cast<std::ptrdiff_t>(j) * ld + cg;
         const double ri = r[i * N + j], wj = ws.w[static_cast<std::size_t>(j)];
-#pragma GCC unroll 8
         for (int c = 0; c < 8; ++c) {
           const double v = row[c] * ri;
           row[c] = v;
@@ -370,7 +366,6 @@ inline bool inv_sqrt_rational(const double* A, int n, int lda, double* out, int 
         }
       }
       if (!any) break;
-#pragma GCC unroll 8
       for (int c = 0; c < 8; ++c) Fi[cg + c] += acc[c];
     }
     double diag = 0;
