@@ -179,8 +179,8 @@ void eigh(cpu, matrix_batch<T> a, T* w, int* info) {
 /// in info[b]; info[b] = −1 if the eigen-solver failed. A is not modified.
 /// Double matrices that are safely positive definite (λ_min > max(rel_cutoff,
 /// 1e−12) · λ_max, verified by Sturm counts) take the rational-quadrature route of
-/// detail/inv_sqrt_rational.hpp (no eigenvectors, ≈ 2× faster at n ≈ 70, ≤ 1e−15
-/// quadrature error); all others the eigen-decomposition.
+/// detail/inv_sqrt_rational.hpp (no eigenvectors, ≈ 2× faster at n ≈ 70; quadrature
+/// error ≤ 5e−15 up to κ = 1e6, ≤ 3e−12 beyond); all others the eigen-decomposition.
 template <class T>
 void inv_sqrt(cpu, matrix_batch<const T> a, matrix_batch<T> out, int* info, T rel_cutoff = T(0)) {
   detail::check_square(a, "inv_sqrt");
