@@ -58,6 +58,7 @@ void BM_Extract(benchmark::State& state) {
     backend::synchronize(be);
     sum.plan += r.timings.plan;
     sum.stamps += r.timings.stamps;
+    sum.bandwidth += r.timings.bandwidth;
     sum.assemble += r.timings.assemble;
     sum.model += r.timings.model;
     sum.covariance += r.timings.covariance;
@@ -73,6 +74,7 @@ void BM_Extract(benchmark::State& state) {
   state.counters["GFLOP/s"] = benchmark::Counter(r.flops * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
   state.counters["plan_s"] = sum.plan / it;
   state.counters["stamps_s"] = sum.stamps / it;
+  state.counters["band_s"] = sum.bandwidth / it;
   state.counters["assemble_s"] = sum.assemble / it;
   state.counters["model_s"] = sum.model / it;
   state.counters["cov_s"] = sum.covariance / it;

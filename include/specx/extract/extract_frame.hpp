@@ -52,7 +52,7 @@ inline image_view view_of(const xt::xtensor<float, 2>& image, const xt::xtensor<
 
 /// Wall-clock seconds of the stages of one extraction (blocking backend calls).
 struct extraction_timings {
-  double plan = 0, stamps = 0, assemble = 0, model = 0, covariance = 0, decorrelate = 0, finalize = 0, total = 0;
+  double plan = 0, stamps = 0, bandwidth = 0, assemble = 0, model = 0, covariance = 0, decorrelate = 0, finalize = 0, total = 0;
 };
 
 /// A frame: fluxes in electrons/Å on the output grid (already convolved with the
@@ -267,6 +267,8 @@ extraction_result extract_frame(B be, const P& psf, const image_view& img, int s
     backend::for_each_index(be, np, detail::bandwidth_fn{pp, geo, scan, backend::raw(be, d_bw)});
     const auto hbw = backend::to_host(be, d_bw);
     const int ld = 1 + *std::max_element(hbw.begin(), hbw.end());
+    res.timings.bandwidth += detail::seconds_since(t0);
+    t0 = clock::now();
     for (const auto& d : hp) {
       const double n = d.n, b = ld - 1, nw = d.nw;
       res.flops += n * b * b + 4 * n * b;

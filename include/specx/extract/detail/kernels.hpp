@@ -382,81 +382,77 @@ struct fiber_covariance_fn {
   /// Row stride of Z: nw rounded up to whole 8-wide column blocks.
   SPECX_HOST_DEVICE static int zstride(int nw) { return (nw + 7) / 8 * 8; }
 
-  // Row i of Z over the columns [jb, jb + W) (W a multiple of 8, within the
-  // stride): the accumulators stay in registers over the k loop.
-  template <int W>
-  SPECX_HOST_DEVICE static void substitute(double* zi, const double* Z, int zld, const double* ab, int ld, int i,
-                                           int k0, int jb) {
-    double acc[W];
-    for (int q = 0; q < W; ++q) acc[q] = zi[jb + q];
-    for (int kk = k0; kk < i; ++kk) {
-      const double l = ab[static_cast<std::ptrdiff_t>(kk) * ld + (i - kk)];
+  // Rows i … i + R − 1 (R ≤ b + 1) over the columns [jb, jb + W): each z_k row is
+  // loaded once for all R rows (R·W/8 independent accumulator chains). Row i + r
+  // takes L[i+r, k] for k ≥ i + r − b (outside the band it has no term, so the
+  // first R − 1 values of k skip the rows they do not reach); each finished row
+  // (÷ L[i+r, i+r]) enters the rows below it as their terms k = i + r. Per element
+  // the operations and their order (k ascending) are those of the one-row form.
+  template <int W, int R>
+  SPECX_HOST_DEVICE static void substitute_block(double* zi, const double* Z, int zld, const double* ab, int ld, int i,
+                                                 int b, int jb) {
+    double a[R][W];
+    for (int r = 0; r < R; ++r)
+      for (int q = 0; q < W; ++q) a[r][q] = zi[static_cast<std::ptrdiff_t>(r) * zld + jb + q];
+    int kk = i - b > 0 ? i - b : 0;
+    // Prologue: k < i + R − 1 − b is outside the band of the last rows.
+    for (; kk < i && kk < i + R - 1 - b; ++kk) {
       const double* zk = Z + static_cast<std::ptrdiff_t>(kk) * zld + jb;
-      for (int q = 0; q < W; ++q) acc[q] -= zk[q] * l;
-    }
-    const double d = ab[static_cast<std::ptrdiff_t>(i) * ld];
-    for (int q = 0; q < W; ++q) zi[jb + q] = acc[q] / d;
-  }
-
-  // Rows i and i + 1 (b ≥ 1) over the columns [jb, jb + W): each z_k row is
-  // loaded once for both; row i is finished (÷ L[i,i]) and enters row i + 1 as
-  // its last term, k = i. Per element the operations and their order are those
-  // of the one-row form.
-  template <int W>
-  SPECX_HOST_DEVICE static void substitute2(double* zi, const double* Z, int zld, const double* ab, int ld, int i,
-                                            int b, int jb) {
-    double* zn = zi + zld;
-    double a0[W], a1[W];
-    for (int q = 0; q < W; ++q) {
-      a0[q] = zi[jb + q];
-      a1[q] = zn[jb + q];
-    }
-    int kk = i - b;
-    if (kk >= 0) {  // L[i+1, i−b] lies outside the band: row i only
-      const double l = ab[static_cast<std::ptrdiff_t>(kk) * ld + b];
-      const double* zk = Z + static_cast<std::ptrdiff_t>(kk) * zld + jb;
-      for (int q = 0; q < W; ++q) a0[q] -= zk[q] * l;
-      ++kk;
-    } else {
-      kk = 0;
-    }
-    for (; kk < i; ++kk) {
-      const double l0 = ab[static_cast<std::ptrdiff_t>(kk) * ld + (i - kk)];
-      const double l1 = ab[static_cast<std::ptrdiff_t>(kk) * ld + (i + 1 - kk)];
-      const double* zk = Z + static_cast<std::ptrdiff_t>(kk) * zld + jb;
-      for (int q = 0; q < W; ++q) {
-        a0[q] -= zk[q] * l0;
-        a1[q] -= zk[q] * l1;
+      const double* lk = ab + static_cast<std::ptrdiff_t>(kk) * ld;
+      for (int r = 0; r < R; ++r) {
+        if (i + r - kk > b) break;
+        const double l = lk[i + r - kk];
+        for (int q = 0; q < W; ++q) a[r][q] -= zk[q] * l;
       }
     }
-    const double d0 = ab[static_cast<std::ptrdiff_t>(i) * ld];
-    const double l10 = ab[static_cast<std::ptrdiff_t>(i) * ld + 1];
-    const double d1 = ab[static_cast<std::ptrdiff_t>(i + 1) * ld];
-    for (int q = 0; q < W; ++q) {
-      const double v = a0[q] / d0;
-      zi[jb + q] = v;
-      a1[q] -= v * l10;
-      zn[jb + q] = a1[q] / d1;
+    for (; kk < i; ++kk) {
+      const double* zk = Z + static_cast<std::ptrdiff_t>(kk) * zld + jb;
+      const double* lk = ab + static_cast<std::ptrdiff_t>(kk) * ld + (i - kk);
+      double l[R];
+      for (int r = 0; r < R; ++r) l[r] = lk[r];
+      for (int q = 0; q < W; ++q) {
+        const double z = zk[q];
+        for (int r = 0; r < R; ++r) a[r][q] -= z * l[r];
+      }
+    }
+    for (int r = 0; r < R; ++r) {
+      const double* lr = ab + static_cast<std::ptrdiff_t>(i + r) * ld;
+      const double d = lr[0];
+      double* zr = zi + static_cast<std::ptrdiff_t>(r) * zld + jb;
+      for (int q = 0; q < W; ++q) {
+        const double v = a[r][q] / d;
+        zr[q] = v;
+        for (int r2 = r + 1; r2 < R; ++r2) a[r2][q] -= v * lr[r2 - r];
+      }
     }
   }
 
-  // Dispatches the column blocks of rows [i, i + rows) (rows = 1 or 2) whose
+  // Dispatches the column blocks of rows [i, i + rows) (rows = 1, 2 or 4) whose
   // active width is ja: full 32-wide blocks, then one block of 8, 16, 24 or 32.
-  SPECX_HOST_DEVICE static void substitute_rows(double* zi, const double* Z, int zld, const double* ab, int ld, int i,
-                                                int b, int ja, int rows) {
-    const int k0 = i - b > 0 ? i - b : 0;
+  template <int R>
+  SPECX_HOST_DEVICE static void substitute_rows_r(double* zi, const double* Z, int zld, const double* ab, int ld,
+                                                  int i, int b, int ja) {
     int jb = 0;
-    for (; jb + 32 <= ja; jb += 32)
-      rows == 2 ? substitute2<32>(zi, Z, zld, ab, ld, i, b, jb) : substitute<32>(zi, Z, zld, ab, ld, i, k0, jb);
+    for (; jb + 32 <= ja; jb += 32) substitute_block<32, R>(zi, Z, zld, ab, ld, i, b, jb);
     const int rem = ja - jb;
     if (rem > 24)
-      rows == 2 ? substitute2<32>(zi, Z, zld, ab, ld, i, b, jb) : substitute<32>(zi, Z, zld, ab, ld, i, k0, jb);
+      substitute_block<32, R>(zi, Z, zld, ab, ld, i, b, jb);
     else if (rem > 16)
-      rows == 2 ? substitute2<24>(zi, Z, zld, ab, ld, i, b, jb) : substitute<24>(zi, Z, zld, ab, ld, i, k0, jb);
+      substitute_block<24, R>(zi, Z, zld, ab, ld, i, b, jb);
     else if (rem > 8)
-      rows == 2 ? substitute2<16>(zi, Z, zld, ab, ld, i, b, jb) : substitute<16>(zi, Z, zld, ab, ld, i, k0, jb);
+      substitute_block<16, R>(zi, Z, zld, ab, ld, i, b, jb);
     else if (rem > 0)
-      rows == 2 ? substitute2<8>(zi, Z, zld, ab, ld, i, b, jb) : substitute<8>(zi, Z, zld, ab, ld, i, k0, jb);
+      substitute_block<8, R>(zi, Z, zld, ab, ld, i, b, jb);
+  }
+
+  SPECX_HOST_DEVICE static void substitute_rows(double* zi, const double* Z, int zld, const double* ab, int ld, int i,
+                                                int b, int ja, int rows) {
+    if (rows == 4)
+      substitute_rows_r<4>(zi, Z, zld, ab, ld, i, b, ja);
+    else if (rows == 2)
+      substitute_rows_r<2>(zi, Z, zld, ab, ld, i, b, ja);
+    else
+      substitute_rows_r<1>(zi, Z, zld, ab, ld, i, b, ja);
   }
 
   SPECX_HOST_DEVICE void operator()(std::size_t t) const {
@@ -475,7 +471,7 @@ struct fiber_covariance_fn {
     const double* ab = band + static_cast<std::ptrdiff_t>(k) * n_max * ld;
     double* Z = zws + static_cast<std::ptrdiff_t>(t) * n_max * zld;
     const int fi = p.keep0 - p.fib0 + c, nfib = p.nfib, n = p.n, b = ld - 1;
-    // Z = L⁻¹ E_f, two rows at a time. Every stored value beyond a row's active
+    // Z = L⁻¹ E_f, four rows at a time. Every stored value beyond a row's active
     // columns is an exact zero (by induction: (0 − Σ 0·l)/d), so the blocks may
     // run past a row's ja.
     for (int i = 0; i < n; ++i) {
@@ -484,7 +480,7 @@ struct fiber_covariance_fn {
       if (i >= fi && (i - fi) % nfib == 0) zi[(i - fi) / nfib] = 1;
     }
     for (int i = fi; i < n;) {
-      const int rows = (i + 1 < n && b >= 1) ? 2 : 1;
+      const int rows = (i + 3 < n && b >= 3) ? 4 : (i + 1 < n && b >= 1) ? 2 : 1;
       const int ja = (i + rows - 1 - fi) / nfib + 1;  // active columns of the last row
       substitute_rows(Z + static_cast<std::ptrdiff_t>(i) * zld, Z, zld, ab, ld, i, b, ja, rows);
       i += rows;
