@@ -49,12 +49,16 @@ const T* raw(cpu, const std::vector<T>& v) noexcept {
   return v.data();
 }
 
-/// Call f(i) for i in [0, n), in parallel (OpenMP, static schedule). Blocking.
-/// f must be safe to call concurrently for distinct i.
+/// Call f(i) for i in [0, n), in parallel (OpenMP). Blocking. f must be safe to
+/// call concurrently for distinct i; which thread runs an index is unspecified.
+/// The schedule is dynamic, in chunks of n / (8 · threads): a thread that the OS
+/// deschedules (a shared node) or that draws costly indices (patches differ in
+/// size) no longer holds the others at the barrier with its fixed half.
 template <class F>
 void for_each_index(cpu, std::size_t n, F f) {
   const auto sn = static_cast<std::ptrdiff_t>(n);
-#pragma omp parallel for schedule(static) if (sn > 1)
+  const std::ptrdiff_t chunk = std::max<std::ptrdiff_t>(1, sn / (8 * static_cast<std::ptrdiff_t>(omp_get_max_threads())));
+#pragma omp parallel for schedule(dynamic, chunk) if (sn > 1)
   for (std::ptrdiff_t i = 0; i < sn; ++i) f(static_cast<std::size_t>(i));
 }
 
