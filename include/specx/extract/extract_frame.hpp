@@ -264,7 +264,9 @@ extraction_result extract_frame(B be, const P& psf, const image_view& img, int s
     const int dj = static_cast<int>(std::ceil((sny + yspread + 2) / gmin)) + 1;
     const int scan = std::min(n_max - 1, nfib_max * (dj + 1));
     auto d_bw = backend::make_vector<int>(be, np);
-    backend::for_each_index(be, np, detail::bandwidth_fn{pp, geo, scan, backend::raw(be, d_bw)});
+    grow(d_rbuf, np * static_cast<std::size_t>(n_max) * 8);
+    backend::for_each_index(be, np,
+                            detail::bandwidth_fn{pp, geo, scan, backend::raw(be, d_bw), backend::raw(be, d_rbuf), n_max});
     const auto hbw = backend::to_host(be, d_bw);
     const int ld = 1 + *std::max_element(hbw.begin(), hbw.end());
     res.timings.bandwidth += detail::seconds_since(t0);
@@ -286,7 +288,6 @@ extraction_result extract_frame(B be, const P& psf, const image_view& img, int s
     grow(d_ppix, np * npix_max);
     auto d_status = backend::make_vector<int>(be, np);
     grow(d_wsbuf, np * static_cast<std::size_t>(sp));
-    grow(d_rbuf, np * static_cast<std::size_t>(n_max) * 8);
     backend::for_each_index(
         be, np,
         detail::assemble_solve_fn{pp, geo, idata, backend::raw(be, d_band), backend::raw(be, d_x), backend::raw(be, d_wpix),

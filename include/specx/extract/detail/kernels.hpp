@@ -101,22 +101,50 @@ struct patch_geometry {
   }
 };
 
+/// Per-unknown geometry of a patch, one record of 8 ints per unknown u:
+/// clipped rectangle (x0, x1, y0, y1), stamp corner (x, y), stamp-cache index,
+/// flags (bit 0: empty rectangle, bit 1: valid stamp). Filled by bandwidth_fn,
+/// read by assemble_solve_fn (the pair loops visit each unknown up to 2b times).
+struct unknown_table {
+  static constexpr int empty = 1, valid = 2;
+  SPECX_HOST_DEVICE static void fill(const patch_geometry& g, const patch_desc& p, int* R) {
+    for (int u = 0; u < p.n; ++u) {
+      const std::ptrdiff_t cu = g.cache_index(p, u);
+      const rect r = g.clip(p, cu);
+      int* ru = R + 8 * u;
+      ru[0] = r.x0;
+      ru[1] = r.x1;
+      ru[2] = r.y0;
+      ru[3] = r.y1;
+      ru[4] = g.sc.corners[2 * cu];
+      ru[5] = g.sc.corners[2 * cu + 1];
+      ru[6] = static_cast<int>(cu);
+      ru[7] = (r.empty() ? empty : 0) | (g.sc.valid[cu] ? valid : 0);
+    }
+  }
+};
+
 /// Half-bandwidth of AᵀWA in the wavelength-major order: the largest u' − u over
 /// pairs of overlapping stamps, scanning u' ≤ u + scan. A fiber's stamps move
 /// down the CCD with its bins (trace y increases with λ), so once every fiber of
 /// a whole bin row has a valid stamp starting below u's rows, no later partner
 /// can overlap u and the scan stops there (the same maximum, found ≈ 2× sooner).
+/// Also fills the patch's unknown_table (rbuf) for the assembly.
 struct bandwidth_fn {
   const patch_desc* patches;
   patch_geometry g;
   int scan;
   int* bw;
+  int* rbuf;  // [npatch][n_max · 8]
+  int n_max;
   SPECX_HOST_DEVICE void operator()(std::size_t k) const {
     const patch_desc p = patches[k];
+    int* R = rbuf + static_cast<std::ptrdiff_t>(k) * n_max * 8;
+    unknown_table::fill(g, p, R);
     int b = 0;
     for (int u = 0; u < p.n; ++u) {
-      const rect ra = g.clip(p, g.cache_index(p, u));
-      if (ra.empty()) continue;
+      const int* ra = R + 8 * u;
+      if (ra[7] & unknown_table::empty) continue;
       const int last = (u + scan < p.n - 1) ? u + scan : p.n - 1;
       bool full_row = false, row_below = true;  // a whole bin row scanned, all of it below u
       for (int v = u + 1; v <= last; ++v) {
@@ -124,10 +152,11 @@ struct bandwidth_fn {
           full_row = true;
           row_below = true;
         }
-        const std::ptrdiff_t cv = g.cache_index(p, v);
-        row_below = row_below && g.sc.valid[cv] && g.sc.corners[2 * cv + 1] >= ra.y1;
-        const rect rb = g.clip(p, cv);
-        if (!rb.empty() && rb.x0 < ra.x1 && ra.x0 < rb.x1 && rb.y0 < ra.y1 && ra.y0 < rb.y1 && v - u > b) b = v - u;
+        const int* rb = R + 8 * v;
+        row_below = row_below && (rb[7] & unknown_table::valid) && rb[5] >= ra[3];
+        if (!(rb[7] & unknown_table::empty) && rb[0] < ra[1] && ra[0] < rb[1] && rb[2] < ra[3] && ra[2] < rb[3] &&
+            v - u > b)
+          b = v - u;
         if (full_row && row_below && v % p.nfib == p.nfib - 1) break;
       }
     }
@@ -160,7 +189,7 @@ struct assemble_solve_fn {
   int* status;
   double* hcopy;  // optional [npatch][n_max · ld]: AᵀWA before factorisation (full decorrelation)
   double* wsbuf;  // [npatch][stamp pixels]: w·s of the current unknown
-  int* rbuf;      // [npatch][n_max · 8]: clipped rectangle, stamp corner, cache index, empty
+  const int* rbuf;  // [npatch][n_max · 8]: the unknown_table bandwidth_fn filled
   int ld, n_max, npix_max;
   double min_weight_fraction, regularize;
 
@@ -191,28 +220,14 @@ struct assemble_solve_fn {
     double fwmax = 0;
     const int snx = g.sc.snx;
     double* wsa = wsbuf + static_cast<std::ptrdiff_t>(k) * snx * g.sc.sny;
-    // Clipped rectangles and stamp origins of all unknowns, once (the pair loop
-    // below visits each unknown up to 2b times).
-    int* R = rbuf + static_cast<std::ptrdiff_t>(k) * n_max * 8;
-    for (int u = 0; u < p.n; ++u) {
-      const std::ptrdiff_t cu = g.cache_index(p, u);
-      const rect r = g.clip(p, cu);
-      int* ru = R + 8 * u;
-      ru[0] = r.x0;
-      ru[1] = r.x1;
-      ru[2] = r.y0;
-      ru[3] = r.y1;
-      ru[4] = g.sc.corners[2 * cu];
-      ru[5] = g.sc.corners[2 * cu + 1];
-      ru[6] = static_cast<int>(cu);
-      ru[7] = r.empty() ? 1 : 0;
-    }
+    // Clipped rectangles and stamp origins of all unknowns (bandwidth_fn's table).
+    const int* R = rbuf + static_cast<std::ptrdiff_t>(k) * n_max * 8;
     for (int u = 0; u < p.n; ++u) {
       const int* rau = R + 8 * u;
       const std::ptrdiff_t ca = rau[6];
       const rect ra{rau[0], rau[1], rau[2], rau[3]};
       double y = 0, f = 0;
-      if (!rau[7]) {
+      if (!(rau[7] & unknown_table::empty)) {
         const double* sa = g.stamp(ca);
         const int xa = rau[4], ya = rau[5];
         // w·s_a over the clipped stamp, kept for the products with the partners
@@ -235,7 +250,7 @@ struct assemble_solve_fn {
         const int last = (u + b < p.n - 1) ? u + b : p.n - 1;
         for (int v2 = u + 1; v2 <= last; ++v2) {
           const int* rbv = R + 8 * v2;
-          if (rbv[7]) continue;
+          if (rbv[7] & unknown_table::empty) continue;
           const int ox0 = ra.x0 > rbv[0] ? ra.x0 : rbv[0], ox1 = ra.x1 < rbv[1] ? ra.x1 : rbv[1];
           const int oy0 = ra.y0 > rbv[2] ? ra.y0 : rbv[2], oy1 = ra.y1 < rbv[3] ? ra.y1 : rbv[3];
           if (ox1 <= ox0 || oy1 <= oy0) continue;
