@@ -442,10 +442,10 @@ struct fiber_covariance_fn {
     }
   }
 
-  // Dispatches the column blocks of rows [i, i + rows) (rows = 1, 2 or 4) whose
-  // active width is ja: full 32-wide blocks, then one block of 8, 16, 24 or 32.
+  // Column blocks of rows [i, i + R) whose active width is ja: full 32-wide
+  // blocks, then one block of 8, 16, 24 or 32.
   template <int R>
-  SPECX_HOST_DEVICE static void substitute_rows_r(double* zi, const double* Z, int zld, const double* ab, int ld,
+  SPECX_HOST_DEVICE static void substitute_rows(double* zi, const double* Z, int zld, const double* ab, int ld,
                                                   int i, int b, int ja) {
     int jb = 0;
     for (; jb + 32 <= ja; jb += 32) substitute_block<32, R>(zi, Z, zld, ab, ld, i, b, jb);
@@ -458,16 +458,6 @@ struct fiber_covariance_fn {
       substitute_block<16, R>(zi, Z, zld, ab, ld, i, b, jb);
     else if (rem > 0)
       substitute_block<8, R>(zi, Z, zld, ab, ld, i, b, jb);
-  }
-
-  SPECX_HOST_DEVICE static void substitute_rows(double* zi, const double* Z, int zld, const double* ab, int ld, int i,
-                                                int b, int ja, int rows) {
-    if (rows == 4)
-      substitute_rows_r<4>(zi, Z, zld, ab, ld, i, b, ja);
-    else if (rows == 2)
-      substitute_rows_r<2>(zi, Z, zld, ab, ld, i, b, ja);
-    else
-      substitute_rows_r<1>(zi, Z, zld, ab, ld, i, b, ja);
   }
 
   SPECX_HOST_DEVICE void operator()(std::size_t t) const {
@@ -495,9 +485,13 @@ struct fiber_covariance_fn {
       if (i >= fi && (i - fi) % nfib == 0) zi[(i - fi) / nfib] = 1;
     }
     for (int i = fi; i < n;) {
-      const int rows = (i + 3 < n && b >= 3) ? 4 : (i + 1 < n && b >= 1) ? 2 : 1;
-      const int ja = (i + rows - 1 - fi) / nfib + 1;  // active columns of the last row
-      substitute_rows(Z + static_cast<std::ptrdiff_t>(i) * zld, Z, zld, ab, ld, i, b, ja, rows);
+      const int rows = (i + 3 < n && b >= 3) ? 4 : 1;  // the last ≤ 3 rows (or b < 3): one at a time
+      const int ja = (i + rows - 1 - fi) / nfib + 1;    // active columns of the last row
+      double* zi = Z + static_cast<std::ptrdiff_t>(i) * zld;
+      if (rows == 4)
+        substitute_rows<4>(zi, Z, zld, ab, ld, i, b, ja);
+      else
+        substitute_rows<1>(zi, Z, zld, ab, ld, i, b, ja);
       i += rows;
     }
     // C[j2·nw_max + j] += Z[i, j]·Z[i, j2] for j ≤ j2 < ja(i), i ascending, four
