@@ -2,8 +2,10 @@
 // cpu backend's fast path for inv_sqrt (extraction's per-fiber decorrelation runs
 // it on ≈ 23 500 blocks of ≈ 71 × 71 per frame).
 //
-//   1. Householder tridiagonalisation A = Q T Qᵀ (own kernel: padded columns, so
-//      every vector loop runs over whole groups of 8 rows).
+//   1. Householder tridiagonalisation A = Q T Qᵀ (own kernel: reads and updates
+//      the lower triangle only, each entry loaded once per step for both halves
+//      of the symmetric product; padded columns, so the vector loops run over
+//      whole groups of 8 rows).
 //   2. Spectrum bounds [m, M] of T: Gershgorin for M, Sturm sequences (8 shifts per
 //      pass, 3 passes, geometric bisection) for a verified lower bound m.
 //   3. x^(−1/2) = (2/π) ∫₀^∞ dt / (t² + x); substituting t = √m · sc(u | k) with
@@ -163,13 +165,81 @@ struct inv_sqrt_workspace {
   }
 };
 
+/// y[k+1..n) = A₂₂ v for the trailing block A₂₂ = A[k+1.., k+1..] of a symmetric
+/// matrix held in its lower triangle (column j, rows ≥ j; ld a multiple of 8,
+/// padding rows zero): each stored entry is read once and serves both products,
+/// y_i += a_ij v_j and y_j += a_ij v_i. Four columns at a time share the loads of
+/// y and v; their 4 × 4 diagonal triangle goes scalar, the rows below it run over
+/// a scalar prologue to the next group of 8, then whole groups.
+inline void symv_lower(const double* __restrict a, std::ptrdiff_t ld, int k, int n, const double* __restrict v,
+                       double* __restrict y) {
+  for (int i = k + 1; i < ld; ++i) y[i] = 0;
+  int j = k + 1;
+  for (; j + 4 <= n; j += 4) {
+    const double* __restrict c0 = a + j * ld;
+    const double* __restrict c1 = c0 + ld;
+    const double* __restrict c2 = c1 + ld;
+    const double* __restrict c3 = c2 + ld;
+    const double v0 = v[j], v1 = v[j + 1], v2 = v[j + 2], v3 = v[j + 3];
+    double t0 = 0, t1 = 0, t2 = 0, t3 = 0;
+    // The triangle rows j..j+3 (diagonals and the entries below them).
+    y[j] += c0[j] * v0;
+    y[j + 1] += c0[j + 1] * v0 + c1[j + 1] * v1;
+    y[j + 2] += c0[j + 2] * v0 + c1[j + 2] * v1 + c2[j + 2] * v2;
+    y[j + 3] += c0[j + 3] * v0 + c1[j + 3] * v1 + c2[j + 3] * v2 + c3[j + 3] * v3;
+    t0 += c0[j + 1] * v[j + 1] + c0[j + 2] * v[j + 2] + c0[j + 3] * v[j + 3];
+    t1 += c1[j + 2] * v[j + 2] + c1[j + 3] * v[j + 3];
+    t2 += c2[j + 3] * v[j + 3];
+    int i = j + 4;
+    for (; i < ld && (i & 7); ++i) {
+      const double vi = v[i];
+      y[i] += (c0[i] * v0 + c1[i] * v1) + (c2[i] * v2 + c3[i] * v3);
+      t0 += c0[i] * vi;
+      t1 += c1[i] * vi;
+      t2 += c2[i] * vi;
+      t3 += c3[i] * vi;
+    }
+    double s0[8] = {}, s1[8] = {}, s2[8] = {}, s3[8] = {};
+    for (; i < ld; i += 8)
+      for (int l = 0; l < 8; ++l) {
+        const double vi = v[i + l];
+        y[i + l] += (c0[i + l] * v0 + c1[i + l] * v1) + (c2[i + l] * v2 + c3[i + l] * v3);
+        s0[l] += c0[i + l] * vi;
+        s1[l] += c1[i + l] * vi;
+        s2[l] += c2[i + l] * vi;
+        s3[l] += c3[i + l] * vi;
+      }
+    for (int l = 0; l < 8; ++l) {
+      t0 += s0[l];
+      t1 += s1[l];
+      t2 += s2[l];
+      t3 += s3[l];
+    }
+    y[j] += t0;
+    y[j + 1] += t1;
+    y[j + 2] += t2;
+    y[j + 3] += t3;
+  }
+  for (; j < n; ++j) {
+    const double* __restrict c = a + j * ld;
+    const double vj = v[j];
+    double t = 0;
+    y[j] += c[j] * vj;
+    for (int i = j + 1; i < n; ++i) {
+      y[i] += c[i] * vj;
+      t += c[i] * v[i];
+    }
+    y[j] += t;
+  }
+}
+
 /// Householder tridiagonalisation of the n × n symmetric A (column-major, lda):
 /// on return ws.d, ws.e hold T and ws.p = Qᵀ with A = Q T Qᵀ (leading dimension
-/// n rounded up to 8, padding rows zero). The copy has
-/// ld = n rounded up to 8; each step's loops start at the aligned group holding
-/// row k + 1: the rows above it are the finished upper triangle (dead storage, and
-/// the reflector is zero there, so the extended loops change nothing live), and the
-/// padding rows below n stay exactly zero.
+/// n rounded up to 8, padding rows zero). The working copy has ld = n rounded up
+/// to 8 and is kept in its lower triangle only (symv_lower; the rank-2 updates
+/// touch rows ≥ j of column j, from the group of 8 holding j: rows above j in
+/// that group are dead upper-triangle storage, never read); the padding rows
+/// below n stay exactly zero (the reflector and A v are zero there).
 inline void tridiagonalize(const double* A, int n, int lda, inv_sqrt_workspace& ws) {
   const int ld = (n + 7) & ~7;
   ws.a.assign(static_cast<std::size_t>(ld) * n, 0.0);
@@ -180,7 +250,7 @@ inline void tridiagonalize(const double* A, int n, int lda, inv_sqrt_workspace& 
   double* a = ws.a.data();
   double* __restrict y = ws.y.data();
   for (int j = 0; j < n; ++j)
-    for (int i = 0; i < n; ++i) a[static_cast<std::ptrdiff_t>(j) * ld + i] = A[static_cast<std::ptrdiff_t>(j) * lda + i];
+    for (int i = j; i < n; ++i) a[static_cast<std::ptrdiff_t>(j) * ld + i] = A[static_cast<std::ptrdiff_t>(j) * lda + i];
   for (int k = 0; k + 2 < n; ++k) {
     double* __restrict x = a + static_cast<std::ptrdiff_t>(k) * ld;  // column k; becomes the reflector v
     ws.d[static_cast<std::size_t>(k)] = x[k];
@@ -201,21 +271,25 @@ inline void tridiagonalize(const double* A, int n, int lda, inv_sqrt_workspace& 
     ws.beta[static_cast<std::size_t>(k)] = beta;
     const int r0 = (k + 1) & ~7;
     for (int i = r0; i <= k; ++i) x[i] = 0;
-    // y = β A₂₂ v, w = y − (β/2)(yᵀv) v, A₂₂ −= v wᵀ + w vᵀ (full symmetric block).
-    gemv_rows8(a, ld, r0, ld, k + 1, n, x, y, beta);
+    // y = β A₂₂ v, w = y − (β/2)(yᵀv) v, A₂₂ −= v wᵀ + w vᵀ (lower triangle).
+    for (int i = r0; i <= k; ++i) y[i] = 0;
+    symv_lower(a, ld, k, n, x, y);
     double yv = 0;
-    for (int i = k + 1; i < n; ++i) yv += y[i] * x[i];
+    for (int i = k + 1; i < n; ++i) {
+      y[i] *= beta;
+      yv += y[i] * x[i];
+    }
     const double h = 0.5 * beta * yv;
-    for (int i = r0; i < ld; ++i) y[i] -= h * x[i];
+    for (int i = k + 1; i < ld; ++i) y[i] -= h * x[i];
     for (int j = k + 1; j < n; ++j) {
       double* __restrict c = a + static_cast<std::ptrdiff_t>(j) * ld;
       const double wj = y[j], vj = x[j];
-      for (int i = r0; i < ld; ++i) c[i] -= x[i] * wj + y[i] * vj;
+      for (int i = j & ~7; i < ld; ++i) c[i] -= x[i] * wj + y[i] * vj;
     }
   }
   if (n >= 2) {
     ws.d[static_cast<std::size_t>(n - 2)] = a[static_cast<std::ptrdiff_t>(n - 2) * ld + n - 2];
-    ws.e[static_cast<std::size_t>(n - 2)] = a[static_cast<std::ptrdiff_t>(n - 1) * ld + n - 2];
+    ws.e[static_cast<std::size_t>(n - 2)] = a[static_cast<std::ptrdiff_t>(n - 2) * ld + n - 1];
   }
   if (n >= 1) ws.d[static_cast<std::size_t>(n - 1)] = a[static_cast<std::ptrdiff_t>(n - 1) * ld + n - 1];
   // P = Qᵀ = H_(n−3) ⋯ H_0, accumulated backward: P₂₂ −= β (P₂₂ v) vᵀ.
@@ -245,7 +319,7 @@ inline void tridiag_positive_definite8(const double* d, const double* e, int n, 
     const double e2 = e[i - 1] * e[i - 1];
     for (int l = 0; l < 8; ++l) {
       piv[l] = d[i] - shift[l] - e2 / piv[l];
-      low[l] = std::fmin(low[l], piv[l]);
+      low[l] = piv[l] < low[l] ? piv[l] : low[l];  // (std::fmin is a libm call)
     }
   }
   for (int l = 0; l < 8; ++l) ok[l] = low[l] > 0;  // NaN pivots fail too

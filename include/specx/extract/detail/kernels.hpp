@@ -383,8 +383,8 @@ struct model_chi2_fn {
 /// runs over the ≤ nw active right-hand sides, contiguous, so it vectorises
 /// without reassociation (a multi-RHS banded TRSM); rows of the staircase hold
 /// explicit zeros beyond their active columns (adding 0·l is exact). ZᵀZ is
-/// accumulated by rank-1 row updates over the active columns only, i ascending:
-/// the same terms in the same order as the column dot products.
+/// summed in 8 × 8 register tiles over the rows where the tile is active,
+/// i ascending: the same terms in the same order as the column dot products.
 struct fiber_covariance_fn {
   const patch_desc* patches;
   const int* items;  // [nitem][2]: patch, kept-fiber index
@@ -460,6 +460,37 @@ struct fiber_covariance_fn {
       substitute_block<8, R>(zi, Z, zld, ab, ld, i, b, jb);
   }
 
+  // One 8 × 8 tile of ZᵀZ: acc[q][l] = Σ_{i0 ≤ i < n} Z[i, jb + l]·Z[i, j2b + q],
+  // stored to C[(j2b + q)·nw_max + jb + l] where jb + l ≤ j2b + q < nw (Z is zero
+  // beyond nw up to zld, so the tile may read there).
+  // Eight named accumulator rows, the column loop innermost: one vector of
+  // Z[i, jb..jb+8) times eight broadcasts per row (an acc[8][8] array makes GCC
+  // vectorise across q with a permute per FMA).
+  SPECX_HOST_DEVICE void syrk_tile(double* C, const double* Z, int zld, int i0, int n, int jb, int j2b, int nw) const {
+    double a0[8] = {}, a1[8] = {}, a2[8] = {}, a3[8] = {}, a4[8] = {}, a5[8] = {}, a6[8] = {}, a7[8] = {};
+    for (int i = i0; i < n; ++i) {
+      const double* __restrict u = Z + static_cast<std::ptrdiff_t>(i) * zld + jb;
+      const double* __restrict w = Z + static_cast<std::ptrdiff_t>(i) * zld + j2b;
+      const double w0 = w[0], w1 = w[1], w2 = w[2], w3 = w[3], w4 = w[4], w5 = w[5], w6 = w[6], w7 = w[7];
+      for (int l = 0; l < 8; ++l) {
+        const double ul = u[l];
+        a0[l] += ul * w0;
+        a1[l] += ul * w1;
+        a2[l] += ul * w2;
+        a3[l] += ul * w3;
+        a4[l] += ul * w4;
+        a5[l] += ul * w5;
+        a6[l] += ul * w6;
+        a7[l] += ul * w7;
+      }
+    }
+    const double* acc[8] = {a0, a1, a2, a3, a4, a5, a6, a7};
+    for (int q = 0; q < 8 && j2b + q < nw; ++q) {
+      double* cr = C + static_cast<std::ptrdiff_t>(j2b + q) * nw_max;
+      for (int l = 0; l < 8 && jb + l <= j2b + q; ++l) cr[jb + l] = acc[q][l];
+    }
+  }
+
   SPECX_HOST_DEVICE void operator()(std::size_t t) const {
     const int k = items[2 * t], c = items[2 * t + 1];
     const patch_desc p = patches[k];
@@ -494,38 +525,13 @@ struct fiber_covariance_fn {
         substitute_rows<1>(zi, Z, zld, ab, ld, i, b, ja);
       i += rows;
     }
-    // C[j2·nw_max + j] += Z[i, j]·Z[i, j2] for j ≤ j2 < ja(i), i ascending, four
-    // rows per pass (a row's entries beyond its ja are zeros: adding 0 is exact),
-    // then mirrored.
-    int i = fi;
-    for (; i + 3 < n; i += 4) {
-      const double* z0 = Z + static_cast<std::ptrdiff_t>(i) * zld;
-      const double* z1 = z0 + zld;
-      const double* z2 = z1 + zld;
-      const double* z3 = z2 + zld;
-      const int ja = (i + 3 - fi) / nfib + 1;
-      for (int j2 = 0; j2 < ja; ++j2) {
-        const double a0 = z0[j2], a1 = z1[j2], a2 = z2[j2], a3 = z3[j2];
-        double* cr = C + static_cast<std::ptrdiff_t>(j2) * nw_max;
-        for (int j = 0; j <= j2; ++j) {
-          double v = cr[j];
-          v += z0[j] * a0;
-          v += z1[j] * a1;
-          v += z2[j] * a2;
-          v += z3[j] * a3;
-          cr[j] = v;
-        }
-      }
-    }
-    for (; i < n; ++i) {
-      const double* zi = Z + static_cast<std::ptrdiff_t>(i) * zld;
-      const int ja = (i - fi) / nfib + 1;
-      for (int j2 = 0; j2 < ja; ++j2) {
-        const double z2 = zi[j2];
-        double* cr = C + static_cast<std::ptrdiff_t>(j2) * nw_max;
-        for (int j = 0; j <= j2; ++j) cr[j] += zi[j] * z2;
-      }
-    }
+    // C[j2·nw_max + j] = Σ_i Z[i, j]·Z[i, j2] for j ≤ j2 < nw, by 8 × 8 tiles held
+    // in registers over all their rows (a register-tiled SYRK), then mirrored.
+    // A tile's sums start at the first row of its first j2 column; the rows where
+    // a column is still zero add exact zeros, so every entry is the same terms in
+    // the same order (i ascending from 0) as its column dot product.
+    for (int jb = 0; jb < nw; jb += 8)
+      for (int j2b = jb; j2b < nw; j2b += 8) syrk_tile(C, Z, zld, fi + j2b * nfib, n, jb, j2b, nw);
     for (int j2 = 0; j2 < nw; ++j2)
       for (int j = 0; j < j2; ++j) C[static_cast<std::ptrdiff_t>(j) * nw_max + j2] = C[static_cast<std::ptrdiff_t>(j2) * nw_max + j];
   }
@@ -578,6 +584,26 @@ struct finalize_fn {
     else
       for (int j2 = 0; j2 < p.nw; ++j2) s += qel(p, t, k, fi, j, j2);
     return s;
+  }
+
+  // One 8 × 8 tile of ZᵀZ: acc[q][l] = Σ_{i0 ≤ i < n} Z[i, jb + l]·Z[i, j2b + q],
+  // stored to C[(j2b + q)·nw_max + jb + l] where jb + l ≤ j2b + q < nw (Z is zero
+  // beyond nw up to zld, so the tile may read there).
+  SPECX_HOST_DEVICE void syrk_tile(double* C, const double* Z, int zld, int i0, int n, int jb, int j2b, int nw) const {
+    double acc[8][8] = {};
+    for (int i = i0; i < n; ++i) {
+      const double* zi = Z + static_cast<std::ptrdiff_t>(i) * zld;
+      const double* u = zi + jb;
+      const double* w = zi + j2b;
+      for (int q = 0; q < 8; ++q) {
+        const double wq = w[q];
+        for (int l = 0; l < 8; ++l) acc[q][l] += u[l] * wq;
+      }
+    }
+    for (int q = 0; q < 8 && j2b + q < nw; ++q) {
+      double* cr = C + static_cast<std::ptrdiff_t>(j2b + q) * nw_max;
+      for (int l = 0; l < 8 && jb + l <= j2b + q; ++l) cr[jb + l] = acc[q][l];
+    }
   }
 
   SPECX_HOST_DEVICE void operator()(std::size_t t) const {
