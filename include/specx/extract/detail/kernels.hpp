@@ -430,14 +430,19 @@ struct fiber_covariance_fn {
         for (int r = 0; r < R; ++r) a[r][q] -= z * l[r];
       }
     }
+    // Finish the rows in order; the column loops are innermost so they vectorise
+    // (with the row loop inside, GCC computes this triangle scalar).
     for (int r = 0; r < R; ++r) {
       const double* lr = ab + static_cast<std::ptrdiff_t>(i + r) * ld;
       const double d = lr[0];
       double* zr = zi + static_cast<std::ptrdiff_t>(r) * zld + jb;
       for (int q = 0; q < W; ++q) {
-        const double v = a[r][q] / d;
-        zr[q] = v;
-        for (int r2 = r + 1; r2 < R; ++r2) a[r2][q] -= v * lr[r2 - r];
+        a[r][q] /= d;
+        zr[q] = a[r][q];
+      }
+      for (int r2 = r + 1; r2 < R; ++r2) {
+        const double l = lr[r2 - r];
+        for (int q = 0; q < W; ++q) a[r2][q] -= a[r][q] * l;
       }
     }
   }
