@@ -176,8 +176,8 @@ void eigh(cpu, matrix_batch<T> a, T* w, int* info) {
 
 /// out_b = A_b^(−1/2) for symmetric positive semi-definite A_b; eigenvalues ≤
 /// rel_cutoff · λ_max (or ≤ 0) are dropped (pseudo-inverse square root) and counted
-/// in info[b]; info[b] = −1 if the eigen-solver failed. A is not modified.
-/// Double matrices that are safely positive definite (λ_min > max(rel_cutoff,
+/// in info[b]; info[b] = −1 if the eigen-solver failed. A is not modified; only its
+/// lower triangle is read (both routes). Double matrices that are safely positive definite (λ_min > max(rel_cutoff,
 /// 1e−12) · λ_max, verified by Sturm counts) take the rational-quadrature route of
 /// detail/inv_sqrt_rational.hpp (no eigenvectors, ≈ 2× faster at n ≈ 70; quadrature
 /// error ≤ 5e−15 up to κ = 1e6, ≤ 3e−12 beyond); all others the eigen-decomposition.
