@@ -72,7 +72,7 @@ struct gauss_hermite_view {
   enum : int { sigx = 0, sigy = 1, tailamp = 2, tailcore = 3, tailxsca = 4, tailysca = 5, tailinde = 6, first_gh = 7 };
 
   legendre_set_view<T> xtrace, ytrace;
-  const T* coeff = nullptr;  ///< [nfiber, nparam, npcoef]
+  const T* coeff = nullptr;  ///< [nfiber, npcoef, nparam] (coefficient-major: par += leg_l · row l)
   int nparam = 0, npcoef = 0;
   core::legendre_domain<T> pdomain{};
   int nfib = 0, hsizex = 0, hsizey = 0, ghdegx = 0, ghdegy = 0;
@@ -94,11 +94,12 @@ struct gauss_hermite_view {
   SPECX_HOST_DEVICE void parameters(int f, T lambda, T* par) const {
     T leg[limits::max_legendre_degree + 1];
     core::legendre_all(npcoef - 1, pdomain.to_reduced(lambda), leg);
+    // par = Σ_l leg_l · c[l, ·], l ascending: vectorised across the parameters.
     const T* c = coeff + static_cast<std::ptrdiff_t>(f) * nparam * npcoef;
-    for (int k = 0; k < nparam; ++k, c += npcoef) {
-      T s = T(0);
-      for (int l = 0; l < npcoef; ++l) s += c[l] * leg[l];
-      par[k] = s;
+    for (int k = 0; k < nparam; ++k) par[k] = T(0);
+    for (int l = 0; l < npcoef; ++l, c += nparam) {
+      const T g = leg[l];
+      for (int k = 0; k < nparam; ++k) par[k] += c[k] * g;
     }
   }
 
@@ -112,23 +113,13 @@ struct gauss_hermite_view {
     const int y0 = detail::stamp_first_pixel(c.y, hsizey);
     const int dx = ghdegx + 1, dy = ghdegy + 1;
     T fx[md * limits::max_side], fy[md * limits::max_side];
-    detail::gauss_hermite_pixel_factors<limits::max_gh_degree>(c.x, par[sigx], x0, nx, ghdegx, fx);
-    detail::gauss_hermite_pixel_factors<limits::max_gh_degree>(c.y, par[sigy], y0, ny, ghdegy, fy);
+    detail::gauss_hermite_pixel_factors<limits::max_gh_degree, limits::max_side>(c.x, par[sigx], x0, nx, ghdegx, fx);
+    detail::gauss_hermite_pixel_factors<limits::max_gh_degree, limits::max_side>(c.y, par[sigy], y0, ny, ghdegy, fy);
     const T* gh = par + first_gh;  // gh[i·dy + j] = GH-i-j
-    for (int r = 0; r < ny; ++r) {
-      T d[md];  // d_i = Σ_j GH-i-j · Y_j(r)
-      for (int i = 0; i < dx; ++i) {
-        T s = T(0);
-        for (int j = 0; j < dy; ++j) s += gh[i * dy + j] * fy[j * ny + r];
-        d[i] = s;
-      }
-      T* row = out + r * nx;
-      for (int q = 0; q < nx; ++q) {
-        T s = T(0);
-        for (int i = 0; i < dx; ++i) s += d[i] * fx[i * nx + q];
-        row[q] = s;
-      }
-    }
+    // D[i, r] = Σ_j GH-i-j · Y_j(r), then row r of the core: Σ_i D[i, r] · X_i.
+    T dm[md * limits::max_side];
+    for (int i = 0; i < dx; ++i) detail::combine_rows(gh + i * dy, 1, dy, fy, ny, dm + i * ny);
+    for (int r = 0; r < ny; ++r) detail::combine_rows(dm + r, ny, dx, fx, nx, out + r * nx);
     if (has_tail && par[tailamp] != T(0)) {
       const T amp = par[tailamp], core2 = par[tailcore] * par[tailcore];
       const T expo = T(1) + T(0.5) * par[tailinde];
@@ -325,14 +316,14 @@ class gauss_hermite_psf : public detail::model_base<gauss_hermite_psf<T, B>, T, 
     if (npcoef_ - 1 > limits::max_legendre_degree)
       fail("parameter Legendre degree " + std::to_string(npcoef_ - 1) + " exceeds " +
            std::to_string(limits::max_legendre_degree));
-    // [nfiber, nparam, npcoef], zero-padded to the largest degree.
+    // [nfiber, npcoef, nparam], zero-padded to the largest degree.
     hcoeff_.assign(nfib * static_cast<std::size_t>(nparam_ * npcoef_), T(0));
     for (std::size_t f = 0; f < nfib; ++f)
       for (int k = 0; k < nparam_; ++k) {
         const auto* t = src[static_cast<std::size_t>(k)];
         if (!t) continue;
         for (std::size_t l = 0; l < t->ncoef; ++l)
-          hcoeff_[(f * static_cast<std::size_t>(nparam_) + static_cast<std::size_t>(k)) * static_cast<std::size_t>(npcoef_) + l] =
+          hcoeff_[(f * static_cast<std::size_t>(npcoef_) + l) * static_cast<std::size_t>(nparam_) + static_cast<std::size_t>(k)] =
               T(t->coeff[f * t->ncoef + l]);
       }
     coeff_ = backend::to_backend(be, std::span<const T>(hcoeff_));

@@ -17,29 +17,34 @@ namespace specx::psf::detail {
 /// out[m·n + p] = ∫ He_m(u) φ(u) du over pixel first + p (edges first + p ± ½ in
 /// CCD units, u = (x − c)/σ), for m = 0..deg and p = 0..n−1. Each of the n + 1
 /// edges costs one erfc, one exp and a Hermite recurrence; neighbouring pixels
-/// share their edge. deg ≤ MaxDeg.
-template <int MaxDeg, class T>
+/// share their edge. The recurrence runs across all edges at once, degree by
+/// degree (vectorised over the edges). deg ≤ MaxDeg, n ≤ MaxN.
+template <int MaxDeg, int MaxN, class T>
 SPECX_HOST_DEVICE void gauss_hermite_pixel_factors(T c, T sigma, int first, int n, int deg, T* out) {
   core::pixel_integrated_gaussians(c, sigma, first, n, out);
   if (deg < 1) return;
   const T inv_sigma = T(1) / sigma;
-  T prev[MaxDeg + 1];  // He_{k}(u_p) φ(u_p), k = 0..deg−1, at the previous edge
-  for (int p = 0; p <= n; ++p) {
-    const T u = (T(first + p) - c - T(0.5)) * inv_sigma;
-    const T phi = core::normal_density(u);
-    T cur[MaxDeg + 1];
-    T h_prev = T(1), h = u;  // He_0, He_1
-    cur[0] = phi;
-    if (deg >= 2) cur[1] = h * phi;
-    for (int k = 1; k + 1 < deg; ++k) {
-      const T h_next = u * h - T(k) * h_prev;
-      h_prev = h;
-      h = h_next;
-      cur[k + 1] = h * phi;
+  const int ne = n + 1;
+  T u[MaxN + 1], phi[MaxN + 1], h_prev[MaxN + 1], h[MaxN + 1], cur[MaxN + 1];
+  for (int p = 0; p < ne; ++p) u[p] = (T(first + p) - c - T(0.5)) * inv_sigma;
+  for (int p = 0; p < ne; ++p) phi[p] = core::normal_density(u[p]);
+  // m = 1 from He_0 φ = φ; then He_1 = u, He_{k+1} = u He_k − k He_{k−1}.
+  for (int p = 0; p < n; ++p) out[n + p] = phi[p] - phi[p + 1];
+  for (int p = 0; p < ne; ++p) {
+    h_prev[p] = T(1);
+    h[p] = u[p];
+  }
+  for (int m = 2; m <= deg; ++m) {
+    if (m > 2) {
+      const T k = T(m - 2);
+      for (int p = 0; p < ne; ++p) {
+        const T h_next = u[p] * h[p] - k * h_prev[p];
+        h_prev[p] = h[p];
+        h[p] = h_next;
+      }
     }
-    if (p > 0)
-      for (int m = 1; m <= deg; ++m) out[m * n + p - 1] = prev[m - 1] - cur[m - 1];
-    for (int k = 0; k < deg; ++k) prev[k] = cur[k];
+    for (int p = 0; p < ne; ++p) cur[p] = h[p] * phi[p];
+    for (int p = 0; p < n; ++p) out[m * n + p] = cur[p] - cur[p + 1];
   }
 }
 
