@@ -26,8 +26,12 @@
 #include "../igm_models.hpp"
 
 // Full unrolling of the fixed-size basis loops (GCC only unrolls them at -O3).
-#if defined(__CUDACC__) || defined(__clang__)
+// nvcc's host pass hands its pragmas to the host compiler, which knows neither
+// form: none there.
+#if defined(__CUDA_ARCH__) || (defined(__clang__) && !defined(__CUDACC__))
 #define SPECX_RS_UNROLL _Pragma("unroll")
+#elif defined(__CUDACC__)
+#define SPECX_RS_UNROLL
 #elif defined(__GNUC__)
 #define SPECX_RS_UNROLL _Pragma("GCC unroll 16")
 #else
