@@ -27,7 +27,6 @@
 #include "../config.hpp"
 #include "../error.hpp"
 #include "rebin.hpp"
-#include "simd.hpp"
 
 namespace specx::core {
 
@@ -149,10 +148,6 @@ struct prefix_rebin_chunk {
   }
   template <std::size_t NY>
   SPECX_HOST_DEVICE void run(std::size_t idx) const {
-#if !SPECX_DEVICE_PASS
-    run_host<NY>(idx);
-    return;
-#endif
     // Chunk-major: consecutive items rebin the same bins at neighbouring scales,
     // which read nearly the same table records (cache reuse across a z block).
     const std::size_t nscale = nitems / nchunk;
@@ -191,61 +186,6 @@ struct prefix_rebin_chunk {
       }
     }
   }
-#if !SPECX_DEVICE_PASS
-  /// The host form of run: the same operations in the same order, written as
-  /// 4-wide vectors (one record component = NY/4 loads), and each block's bins
-  /// staged and written input by input as contiguous runs (instead of NY lane
-  /// extractions per bin, which the compiler otherwise makes scalar).
-  template <std::size_t NY>
-  void run_host(std::size_t idx) const {
-    static_assert(NY % simd::lanes == 0, "records are whole 4-wide vectors");
-    using simd::vd;
-    constexpr std::size_t NV = NY / simd::lanes;
-    const std::size_t nscale = nitems / nchunk;
-    const std::size_t c = idx / nscale, k = idx % nscale;
-    const std::size_t i0 = c * chunk, i1 = (i0 + chunk < nbins) ? i0 + chunk : nbins;
-    const double s = scales[k];
-    auto eval_v = [&](std::size_t seg, double t, vd* h, vd* l, vd* q) {
-      const double d = t - x[seg];
-      const double f = 0.5 * d / (x[seg + 1] - x[seg]);
-      const double* r0 = table + seg * 3 * NY;
-      const double* r1 = r0 + 3 * NY;
-      for (std::size_t v = 0; v < NV; ++v) {
-        const vd y0 = simd::load(r0 + 2 * NY + v * simd::lanes), y1 = simd::load(r1 + 2 * NY + v * simd::lanes);
-        h[v] = simd::load(r0 + v * simd::lanes);
-        l[v] = simd::load(r0 + NY + v * simd::lanes);
-        q[v] = d * (y0 + (y1 - y0) * f);
-      }
-    };
-    vd ph[NV], pl[NV], pp[NV];
-    double a = edges[i0] * s;
-    std::size_t seg = grid.inv_dx > 0 ? locate(a, 0) : segment_index(x, nx, a);
-    eval_v(seg, a, ph, pl, pp);
-    double* o = out + k * ny * nbins;
-    constexpr std::size_t kBlock = 32;
-    std::size_t segs[kBlock];
-    alignas(64) double stage[kBlock][NY];
-    for (std::size_t ib = i0; ib < i1; ib += kBlock) {
-      const std::size_t nblk = ib + kBlock < i1 ? kBlock : i1 - ib;
-      for (std::size_t j = 0; j < nblk; ++j) segs[j] = seg = locate(edges[ib + j + 1] * s, seg);
-      for (std::size_t j = 0; j < nblk; ++j) {
-        const double b = edges[ib + j + 1] * s;
-        vd h[NV], l[NV], q[NV];
-        eval_v(segs[j], b, h, l, q);
-        const double inv = 1.0 / (b - a);
-        for (std::size_t v = 0; v < NV; ++v) {
-          simd::store(stage[j] + v * simd::lanes, (((h[v] - ph[v]) + (l[v] - pl[v])) + (q[v] - pp[v])) * inv);
-          ph[v] = h[v];
-          pl[v] = l[v];
-          pp[v] = q[v];
-        }
-        a = b;
-      }
-      for (std::size_t m = 0; m < ny; ++m)
-        for (std::size_t j = 0; j < nblk; ++j) o[m * nbins + ib + j] = stage[j][m];
-    }
-  }
-#endif
   /// hi, lo of C at x_seg and ∫_{x_seg}^{t} ŷ = d·(y_k + ½ (y_{k+1} − y_k)·d/(x_{k+1} − x_k)).
   template <std::size_t NY>
   SPECX_HOST_DEVICE void eval(std::size_t seg, double t, double* h, double* l, double* q) const {
