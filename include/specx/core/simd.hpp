@@ -1,6 +1,6 @@
 // Four doubles as one value (one AVX register) for host kernels whose register
 // blocking is written out rather than left to the auto-vectoriser (used by the
-// redshift χ² kernel and the prefix rebin): GCC/Clang vector extensions when AVX
+// redshift χ² kernel): GCC/Clang vector extensions when AVX
 // is enabled; a plain struct with the same operations otherwise (without AVX,
 // 32-byte vectors would change the ABI). Host only: absent in device passes.
 #pragma once
