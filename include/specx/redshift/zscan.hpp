@@ -2,8 +2,9 @@
 // penalty for every target of a batch at every redshift of a template's grid.
 //
 // Batching: the template basis is rebinned (exact integration of its linear
-// interpolant over each pixel, through its cumulative integral precomputed once per
-// template: core::prefix_rebin_batch) and IGM-attenuated once
+// interpolant over each pixel: on hosts by summation over its samples stored
+// sample-major, core::sample_rebin_batch; on devices through its cumulative
+// integral precomputed once per template, core::prefix_rebin_batch) and IGM-attenuated once
 // per redshift for each camera grid, and that rebinned block is shared by every
 // target of the batch; only R T, the normal equations and the small solve are
 // per (target, z) (detail/chi2_kernel.hpp), and R T only per group of targets
@@ -29,6 +30,7 @@
 
 #include "../backend.hpp"
 #include "../core/prefix_rebin.hpp"
+#include "../core/sample_rebin.hpp"
 #include "../core/rebin.hpp"
 #include "../core/wavegrid.hpp"
 #include "../error.hpp"
@@ -157,7 +159,11 @@ struct device_template {
   const rr_template* host = nullptr;
   core::uniform_grid grid;           ///< the samples' spacing when uniform (linear-λ templates)
   backend::vector_t<B, double> wave, basis;
-  backend::vector_t<B, double> cum;  ///< [nwave, 3, prefix_stride(nbasis)] prefix integrals (core::make_prefix_integral)
+  /// Host backends: [nwave, prefix_stride(nbasis)] the basis sample-major
+  /// (core::interleave_samples, rebinned by core::sample_rebin_batch); devices:
+  /// [nwave, 3, prefix_stride(nbasis)] prefix integrals (core::make_prefix_integral,
+  /// core::prefix_rebin_batch).
+  backend::vector_t<B, double> rebin_table;
   device_template(B be, const rr_template& t)
       : host(&t),
         grid(core::detect_uniform(std::span<const double>(t.wave))),
@@ -166,9 +172,11 @@ struct device_template {
     if (t.nbasis == 0 || static_cast<int>(t.nbasis) > detail::max_basis)
       throw invalid_argument("specx::redshift: template " + t.full_type() + " has " + std::to_string(t.nbasis) +
                              " basis vectors; supported: 1.." + std::to_string(detail::max_basis));
-    const auto p = core::make_prefix_integral(std::span<const double>(t.wave), std::span<const double>(t.basis),
-                                              t.nbasis);
-    cum = backend::to_backend(be, std::span<const double>(p.table));
+    const std::span<const double> w(t.wave), y(t.basis);
+    if constexpr (backend::host_accessible_v<B>)
+      rebin_table = backend::to_backend(be, std::span<const double>(core::interleave_samples(w, y, t.nbasis)));
+    else
+      rebin_table = backend::to_backend(be, std::span<const double>(core::make_prefix_integral(w, y, t.nbasis).table));
   }
 };
 
@@ -319,9 +327,14 @@ fit_values evaluate(B be, const device_template<B>& dt, const device_targets<B>&
     if (ws.tmpl[c].size() < nslot * nb * cam.nw) ws.tmpl[c] = backend::make_vector<double>(be, nslot * nb * cam.nw);
     double* T = backend::raw(be, ws.tmpl[c]);
     // Every z here is covered (detail::covers), so the scaled edges lie inside the template.
-    core::prefix_rebin_batch(be, backend::raw(be, dt.wave), t.nwave, backend::raw(be, dt.cum), nb,
-                             backend::raw(be, cam.edges), cam.nw + 1, backend::raw(be, dscale), nslot, T,
-                             rebin_chunk<B>(), dt.grid);
+    if constexpr (backend::host_accessible_v<B>)
+      core::sample_rebin_batch(be, backend::raw(be, dt.wave), t.nwave, backend::raw(be, dt.rebin_table), nb,
+                               backend::raw(be, cam.edges), cam.nw + 1, backend::raw(be, dscale), nslot, T,
+                               rebin_chunk<B>(), dt.grid);
+    else
+      core::prefix_rebin_batch(be, backend::raw(be, dt.wave), t.nwave, backend::raw(be, dt.rebin_table), nb,
+                               backend::raw(be, cam.edges), cam.nw + 1, backend::raw(be, dscale), nslot, T,
+                               rebin_chunk<B>(), dt.grid);
     if (t.igm != igm_model::none) {
       bool any = false;
       for (double zz : z) any = any || igm_affects(t.igm, cam.wave_min, zz);
