@@ -34,6 +34,33 @@ namespace specx::core {
 /// component of a record is whole 4-wide vectors (the padding inputs are zeros).
 constexpr std::size_t prefix_stride(std::size_t ny) { return (ny + 3) / 4 * 4; }
 
+namespace detail {
+/// The inputs of a per-template rebin table (make_prefix_integral,
+/// interleave_samples): x strictly increasing with ≥ 2 samples, y [ny, nx].
+/// Throws invalid_argument naming fn.
+inline void check_rebin_table_inputs(const char* fn, std::span<const double> x, std::span<const double> y,
+                                     std::size_t ny) {
+  const std::string f(fn);
+  if (x.size() < 2) throw invalid_argument(f + ": need at least 2 samples");
+  if (y.size() != x.size() * ny) throw invalid_argument(f + ": y must be [ny, nx]");
+  for (std::size_t k = 1; k < x.size(); ++k)
+    if (!(x[k] > x[k - 1])) throw invalid_argument(f + ": x must be strictly increasing");
+}
+
+/// The sizes of a batched rebin (prefix_rebin_batch, sample_rebin_batch): throws
+/// invalid_argument naming fn; returns the number of bin chunks (chunk ≥ 1 after
+/// the call), 0 when there is nothing to do.
+inline std::size_t rebin_chunks(const char* fn, std::size_t nx, std::size_t ny, std::size_t nedges,
+                                std::size_t nscale, std::size_t max_ny, std::size_t& chunk) {
+  const std::string f(fn);
+  if (nx < 2 || nedges < 2) throw invalid_argument(f + ": need nx >= 2 and nedges >= 2");
+  if (ny > max_ny) throw invalid_argument(f + ": at most " + std::to_string(max_ny) + " inputs");
+  if (ny == 0 || nscale == 0) return 0;
+  if (chunk == 0) chunk = 1;
+  return (nedges - 1 + chunk - 1) / chunk;
+}
+}  // namespace detail
+
 /// The cumulative integral of the linear interpolant of each row of y [ny, nx]
 /// at the samples x, as double-double, interleaved with the samples for locality
 /// (one lookup of sample k reads one contiguous record of all inputs, each
@@ -50,11 +77,8 @@ struct prefix_integral {
 /// Builds the prefix integrals of the ny rows of y (x strictly increasing,
 /// nx ≥ 2; throws invalid_argument otherwise).
 inline prefix_integral make_prefix_integral(std::span<const double> x, std::span<const double> y, std::size_t ny) {
+  detail::check_rebin_table_inputs("specx::core::make_prefix_integral", x, y, ny);
   const std::size_t nx = x.size();
-  if (nx < 2) throw invalid_argument("specx::core::make_prefix_integral: need at least 2 samples");
-  if (y.size() != nx * ny) throw invalid_argument("specx::core::make_prefix_integral: y must be [ny, nx]");
-  for (std::size_t k = 1; k < nx; ++k)
-    if (!(x[k] > x[k - 1])) throw invalid_argument("specx::core::make_prefix_integral: x must be strictly increasing");
   prefix_integral p;
   p.nx = nx;
   p.ny = ny;
@@ -103,6 +127,22 @@ inline uniform_grid detect_uniform(std::span<const double> x) {
   return {x[0], 1.0 / dx};
 }
 
+/// The segment k ≤ nx − 2 with x_k ≤ t < x_{k+1} (the last if t ≥ x_{nx−2}),
+/// starting from seg ≤ that answer (any seg on a uniform grid, where the guess
+/// is off by at most one segment and corrected without branches).
+SPECX_HOST_DEVICE inline std::size_t locate_segment(const double* x, std::size_t nx, uniform_grid grid, double t,
+                                                    std::size_t seg) {
+  if (grid.inv_dx > 0) {
+    const double g = (t - grid.x0) * grid.inv_dx;
+    seg = g <= 0 ? 0 : (g >= static_cast<double>(nx - 2) ? nx - 2 : static_cast<std::size_t>(g));
+    seg -= static_cast<std::size_t>(seg > 0 && x[seg] > t);
+    seg += static_cast<std::size_t>(seg + 2 < nx && x[seg + 1] <= t);
+    return seg;
+  }
+  while (seg + 2 < nx && x[seg + 1] <= t) ++seg;
+  return seg;
+}
+
 /// Batched rebin from prefix integrals. Work item c·nscale + k: scale k, bins
 /// [c·chunk, min((c+1)·chunk, nbins)); for every input m, out[k, m, i] = mean over
 /// [edges[i]·s_k, edges[i+1]·s_k] of the linear interpolant of (x, y[m, :]).
@@ -122,20 +162,7 @@ struct prefix_rebin_chunk {
   double* out;           ///< [nscale, ny, nbins]
   std::size_t nitems = 0;     ///< nscale·nchunk
   uniform_grid grid = {};     ///< x's spacing if uniform (detect_uniform)
-  /// The segment k ≤ nx − 2 with x_k ≤ t < x_{k+1} (the last if t ≥ x_{nx−2}),
-  /// starting from seg ≤ that answer (any seg on a uniform grid, where the guess
-  /// is off by at most one segment and corrected without branches).
-  SPECX_HOST_DEVICE std::size_t locate(double t, std::size_t seg) const {
-    if (grid.inv_dx > 0) {
-      const double g = (t - grid.x0) * grid.inv_dx;
-      seg = g <= 0 ? 0 : (g >= static_cast<double>(nx - 2) ? nx - 2 : static_cast<std::size_t>(g));
-      seg -= static_cast<std::size_t>(seg > 0 && x[seg] > t);
-      seg += static_cast<std::size_t>(seg + 2 < nx && x[seg + 1] <= t);
-      return seg;
-    }
-    while (seg + 2 < nx && x[seg + 1] <= t) ++seg;
-    return seg;
-  }
+  SPECX_HOST_DEVICE std::size_t locate(double t, std::size_t seg) const { return locate_segment(x, nx, grid, t, seg); }
   SPECX_HOST_DEVICE void operator()(std::size_t idx) const {
     // The padded width as a compile-time constant keeps F's components in
     // registers and the per-input loops whole vectors.
@@ -210,14 +237,10 @@ template <class B>
 void prefix_rebin_batch(B be, const double* x, std::size_t nx, const double* table, std::size_t ny,
                         const double* edges, std::size_t nedges, const double* scales, std::size_t nscale,
                         double* out, std::size_t chunk = 64, uniform_grid grid = {}) {
-  if (nx < 2 || nedges < 2)
-    throw invalid_argument("specx::core::prefix_rebin_batch: need nx >= 2 and nedges >= 2");
-  if (ny > prefix_rebin_chunk::max_ny)
-    throw invalid_argument("specx::core::prefix_rebin_batch: at most 16 inputs");
-  if (ny == 0 || nscale == 0) return;
+  const std::size_t nchunk =
+      detail::rebin_chunks("specx::core::prefix_rebin_batch", nx, ny, nedges, nscale, prefix_rebin_chunk::max_ny, chunk);
+  if (nchunk == 0) return;
   const std::size_t nbins = nedges - 1;
-  if (chunk == 0) chunk = 1;
-  const std::size_t nchunk = (nbins + chunk - 1) / chunk;
   for_each_index(be, nscale * nchunk,
                  prefix_rebin_chunk{x, table, nx, ny, edges, nbins, chunk, nchunk, scales, out, nscale * nchunk, grid});
 }

@@ -34,11 +34,8 @@ namespace specx::core {
 /// out[k·stride + m] = y[m, k], zero for m ≥ ny. Throws invalid_argument when x
 /// has fewer than 2 samples, is not strictly increasing, or y is not [ny, nx].
 inline std::vector<double> interleave_samples(std::span<const double> x, std::span<const double> y, std::size_t ny) {
+  detail::check_rebin_table_inputs("specx::core::interleave_samples", x, y, ny);
   const std::size_t nx = x.size();
-  if (nx < 2) throw invalid_argument("specx::core::interleave_samples: need at least 2 samples");
-  if (y.size() != nx * ny) throw invalid_argument("specx::core::interleave_samples: y must be [ny, nx]");
-  for (std::size_t k = 1; k < nx; ++k)
-    if (!(x[k] > x[k - 1])) throw invalid_argument("specx::core::interleave_samples: x must be strictly increasing");
   const std::size_t st = prefix_stride(ny);
   std::vector<double> out(nx * st, 0.0);
   for (std::size_t m = 0; m < ny; ++m)
@@ -77,7 +74,6 @@ struct sample_rebin_chunk {
     const std::size_t c = idx / nscale, ks = idx % nscale;
     const std::size_t i0 = c * chunk, i1 = (i0 + chunk < nbins) ? i0 + chunk : nbins;
     const double s = scales[ks];
-    const prefix_rebin_chunk where{x, nullptr, nx, ny, nullptr, 0, 0, 1, nullptr, nullptr, 0, grid};
     // The interpolant at t in segment k: y_k + (y_{k+1} − y_k)·((t − x_k)/(x_{k+1} − x_k)).
     auto interp = [&](std::size_t k, double t, vd* v) {
       const double f = (t - x[k]) / (x[k + 1] - x[k]);
@@ -88,7 +84,7 @@ struct sample_rebin_chunk {
       }
     };
     double a = edges[i0] * s;
-    std::size_t ka = grid.inv_dx > 0 ? where.locate(a, 0) : segment_index(x, nx, a);
+    std::size_t ka = grid.inv_dx > 0 ? locate_segment(x, nx, grid, a, 0) : segment_index(x, nx, a);
     vd ya[NV];
     interp(ka, a, ya);
     double* o = out + ks * ny * nbins;
@@ -100,7 +96,7 @@ struct sample_rebin_chunk {
         const double b = edges[ib + j + 1] * s;
         // kn: the segment containing b (where the next bin starts); kb: the last
         // segment of this bin (one less when b falls exactly on a sample).
-        const std::size_t kn = where.locate(b, ka);
+        const std::size_t kn = locate_segment(x, nx, grid, b, ka);
         const std::size_t kb = (kn > ka && x[kn] == b) ? kn - 1 : kn;
         vd yb[NV], acc[NV];
         interp(kb, b, yb);
@@ -150,12 +146,10 @@ template <class B>
 void sample_rebin_batch(B be, const double* x, std::size_t nx, const double* ys, std::size_t ny, const double* edges,
                         std::size_t nedges, const double* scales, std::size_t nscale, double* out,
                         std::size_t chunk = 256, uniform_grid grid = {}) {
-  if (nx < 2 || nedges < 2) throw invalid_argument("specx::core::sample_rebin_batch: need nx >= 2 and nedges >= 2");
-  if (ny > prefix_rebin_chunk::max_ny) throw invalid_argument("specx::core::sample_rebin_batch: at most 16 inputs");
-  if (ny == 0 || nscale == 0) return;
+  const std::size_t nchunk =
+      detail::rebin_chunks("specx::core::sample_rebin_batch", nx, ny, nedges, nscale, prefix_rebin_chunk::max_ny, chunk);
+  if (nchunk == 0) return;
   const std::size_t nbins = nedges - 1;
-  if (chunk == 0) chunk = 1;
-  const std::size_t nchunk = (nbins + chunk - 1) / chunk;
   for_each_index(be, nscale * nchunk,
                  sample_rebin_chunk{x, ys, nx, ny, edges, nbins, chunk, nchunk, scales, out, nscale * nchunk, grid});
 }
