@@ -5,6 +5,7 @@
 //   core/legendre.hpp  Legendre series in DESI's reduced wavelength u ∈ [−1, 1]
 //   core/hermite.hpp   probabilists' Hermite polynomials He_n (Gauss–Hermite PSF)
 //   core/gaussian.hpp  pixel-integrated Gaussian, cancellation-free in the tails
+//   core/vmath.hpp     batched erfc / exp on hosts (glibc's libmvec where built with it)
 //   core/trace.hpp     inversion of monotonic Legendre series (trace y(λ) → λ(y))
 //   core/wavegrid.hpp  linear / log10 grids, centres and edges (redrock convention)
 //   core/rebin.hpp     flux-conserving rebinning (redrock's trapz_rebin), host and batched
@@ -19,4 +20,5 @@
 #include "core/legendre.hpp"
 #include "core/rebin.hpp"
 #include "core/trace.hpp"
+#include "core/vmath.hpp"
 #include "core/wavegrid.hpp"

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cmath>
 #include <cstdint>
@@ -163,23 +164,51 @@ extraction_result extract_frame(B be, const P& psf, const image_view& img, int s
   res.timings.plan = detail::seconds_since(t0);
 
   // ---- outputs and image on the backend ------------------------------------------
+  // Host-accessible backends read the image where it is and write the outputs
+  // straight into the result (a frame's image, ivar and mask are ≈ 200 MB, its
+  // outputs ≈ 140 MB: copies and fresh pages cost more than some stages). Bins no
+  // patch writes stay 0, as on the device vectors.
   const std::size_t nout = static_cast<std::size_t>(nspec) * nwave;
-  auto d_flux = backend::make_vector<double>(be, nout);
-  auto d_ivar = backend::make_vector<double>(be, nout);
-  auto d_chi2 = backend::make_vector<double>(be, nout);
-  auto d_pmf = backend::make_vector<double>(be, nout);
-  auto d_mask = backend::make_vector<std::int32_t>(be, nout);
-  auto d_rdata = backend::make_vector<double>(be, nout * static_cast<std::size_t>(nd));
   const std::size_t npix_img = static_cast<std::size_t>(img.nx) * img.ny;
-  auto d_image = backend::to_backend(be, std::span<const float>(img.image, npix_img));
-  auto d_ivarimg = backend::to_backend(be, std::span<const float>(img.ivar, npix_img));
-  auto d_maskimg = backend::make_vector<std::int32_t>(be, img.mask ? npix_img : 0);
-  if (img.mask) d_maskimg = backend::to_backend(be, std::span<const std::int32_t>(img.mask, npix_img));
-  detail::image_data idata{backend::raw(be, d_image), backend::raw(be, d_ivarimg),
-                           img.mask ? backend::raw(be, d_maskimg) : nullptr, img.nx, img.ny, img.x0, img.y0};
-  detail::frame_out fout{backend::raw(be, d_flux), backend::raw(be, d_ivar), backend::raw(be, d_mask),
-                         backend::raw(be, d_rdata), backend::raw(be, d_chi2), backend::raw(be, d_pmf),
-                         specmin, nwave, res.ndiag};
+  backend::vector_t<B, double> d_flux, d_ivar, d_chi2, d_pmf, d_rdata;
+  backend::vector_t<B, std::int32_t> d_mask, d_maskimg;
+  backend::vector_t<B, float> d_image, d_ivarimg;
+  detail::image_data idata{img.image, img.ivar, img.mask, img.nx, img.ny, img.x0, img.y0};
+  detail::frame_out fout{nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, specmin, nwave, res.ndiag};
+  const std::array<std::size_t, 2> shape2{static_cast<std::size_t>(nspec), static_cast<std::size_t>(nwave)};
+  if constexpr (backend::host_accessible_v<B>) {
+    res.flux = xt::zeros<double>(shape2);
+    res.ivar = xt::zeros<double>(shape2);
+    res.chi2pix = xt::zeros<double>(shape2);
+    res.pixmask_fraction = xt::zeros<double>(shape2);
+    res.mask = xt::zeros<std::int32_t>(shape2);
+    res.resolution = xt::zeros<double>({shape2[0], static_cast<std::size_t>(nd), shape2[1]});
+    fout.flux = res.flux.data();
+    fout.ivar = res.ivar.data();
+    fout.mask = res.mask.data();
+    fout.rdata = res.resolution.data();
+    fout.chi2pix = res.chi2pix.data();
+    fout.pmf = res.pixmask_fraction.data();
+  } else {
+    d_flux = backend::make_vector<double>(be, nout);
+    d_ivar = backend::make_vector<double>(be, nout);
+    d_chi2 = backend::make_vector<double>(be, nout);
+    d_pmf = backend::make_vector<double>(be, nout);
+    d_mask = backend::make_vector<std::int32_t>(be, nout);
+    d_rdata = backend::make_vector<double>(be, nout * static_cast<std::size_t>(nd));
+    fout.flux = backend::raw(be, d_flux);
+    fout.ivar = backend::raw(be, d_ivar);
+    fout.mask = backend::raw(be, d_mask);
+    fout.rdata = backend::raw(be, d_rdata);
+    fout.chi2pix = backend::raw(be, d_chi2);
+    fout.pmf = backend::raw(be, d_pmf);
+    d_image = backend::to_backend(be, std::span<const float>(img.image, npix_img));
+    d_ivarimg = backend::to_backend(be, std::span<const float>(img.ivar, npix_img));
+    if (img.mask) d_maskimg = backend::to_backend(be, std::span<const std::int32_t>(img.mask, npix_img));
+    idata.image = backend::raw(be, d_image);
+    idata.ivar = backend::raw(be, d_ivarimg);
+    idata.mask = img.mask ? backend::raw(be, d_maskimg) : nullptr;
+  }
   if (opt.model_image) res.model = xt::zeros<float>({static_cast<std::size_t>(img.ny), static_cast<std::size_t>(img.nx)});
 
   const auto view = psf.view();
@@ -448,29 +477,22 @@ extraction_result extract_frame(B be, const P& psf, const image_view& img, int s
     first = last;
   }
 
-  // ---- download --------------------------------------------------------------
-  // Host-accessible backends are copied straight into the result (one pass over
-  // the ≈ 250 MB of a frame's outputs instead of two).
-  auto download = [&](auto& v, auto& out) {
-    if constexpr (backend::host_accessible_v<B>) {
-      std::copy_n(backend::raw(be, v), out.size(), out.data());
-    } else {
+  // ---- download (device backends) ----------------------------------------------
+  if constexpr (!backend::host_accessible_v<B>) {
+    auto to2 = [&](auto& v, auto& out) {
+      out = std::remove_reference_t<decltype(out)>::from_shape(shape2);
       const auto h = backend::to_host(be, v);
       std::copy(h.begin(), h.end(), out.data());
-    }
-  };
-  auto to2 = [&](auto& v, auto& out) {
-    out = std::remove_reference_t<decltype(out)>::from_shape({static_cast<std::size_t>(nspec), static_cast<std::size_t>(nwave)});
-    download(v, out);
-  };
-  to2(d_flux, res.flux);
-  to2(d_ivar, res.ivar);
-  to2(d_chi2, res.chi2pix);
-  to2(d_pmf, res.pixmask_fraction);
-  to2(d_mask, res.mask);
-  res.resolution = xt::xtensor<double, 3>::from_shape(
-      {static_cast<std::size_t>(nspec), static_cast<std::size_t>(nd), static_cast<std::size_t>(nwave)});
-  download(d_rdata, res.resolution);
+    };
+    to2(d_flux, res.flux);
+    to2(d_ivar, res.ivar);
+    to2(d_chi2, res.chi2pix);
+    to2(d_pmf, res.pixmask_fraction);
+    to2(d_mask, res.mask);
+    res.resolution = xt::xtensor<double, 3>::from_shape({shape2[0], static_cast<std::size_t>(nd), shape2[1]});
+    const auto h = backend::to_host(be, d_rdata);
+    std::copy(h.begin(), h.end(), res.resolution.data());
+  }
   res.timings.total = detail::seconds_since(t_start);
   return res;
 }

@@ -27,7 +27,17 @@ SPECX_HOST_DEVICE void gauss_hermite_pixel_factors(T c, T sigma, int first, int 
   const int ne = n + 1;
   T u[MaxN + 1], phi[MaxN + 1], h_prev[MaxN + 1], h[MaxN + 1], cur[MaxN + 1];
   for (int p = 0; p < ne; ++p) u[p] = (T(first + p) - c - T(0.5)) * inv_sigma;
-  for (int p = 0; p < ne; ++p) phi[p] = core::normal_density(u[p]);
+#if !SPECX_DEVICE_PASS
+  if constexpr (core::vmath::vectorised) {
+    // φ(u) = exp(−u²/2)/√(2π), the exponentials in one batch (core/vmath.hpp).
+    for (int p = 0; p < ne; ++p) phi[p] = T(-0.5) * u[p] * u[p];
+    core::vmath::exp(phi, phi, ne);
+    for (int p = 0; p < ne; ++p) phi[p] *= core::detail::inv_sqrt_2pi<T>();
+  } else
+#endif
+  {
+    for (int p = 0; p < ne; ++p) phi[p] = core::normal_density(u[p]);
+  }
   // m = 1 from He_0 φ = φ; then He_1 = u, He_{k+1} = u He_k − k He_{k−1}.
   for (int p = 0; p < n; ++p) out[n + p] = phi[p] - phi[p + 1];
   for (int p = 0; p < ne; ++p) {
