@@ -117,7 +117,8 @@ TEST_CASE_TEMPLATE("pixel-integrated gaussian: sums to one and matches Simpson q
       }
       simpson *= hs / 3;
       CHECK(std::abs(double(out[p]) - simpson) <= 32 * eps_of<T>());
-      // The k-pixel helper and the two-edge function agree (same arithmetic).
+      // The k-pixel helper and the two-edge function agree (the same edges; the
+      // helper's erfc may be the batched libmvec one, within an ulp of the scalar).
       CHECK(std::abs(out[p] - core::pixel_integrated_gaussian<T>(T(a), T(a + 1), T(mu), T(sigma))) <=
             2 * eps_of<T>());
     }
@@ -184,12 +185,16 @@ TEST_CASE_TEMPLATE("pixel-integrated gaussians on a backend match the host", B, 
 
 TEST_CASE("batched erfc and exp (core/vmath.hpp) match long-double references") {
   // Whether or not glibc's vector variants are in use (MESSAGE says), each value
-  // is within 4 ulp of erfcl/expl: both the scalar and the libmvec functions are
-  // correctly rounded to within a couple of ulp. Lengths that are not a multiple
-  // of the vector width exercise the padded remainder. erfc stays above the
-  // subnormal range (x ≤ 26), exp within ±700.
+  // is within 8 ulp of erfcl/expl. On 65 536 samples the largest relative errors
+  // were 2.1e-16 (libmvec erfc), 5.2e-16 (scalar erfc, ≈ 2.3 ulp) and 4.2e-16
+  // (libmvec exp); 8 ulp (1.8e-15) leaves room for other glibc builds. Lengths that
+  // are not a multiple of the vector width exercise the padded remainder. erfc
+  // stays above the subnormal range (x ≤ 26), exp within ±700.
   const std::string state = core::vmath::vectorised ? "on" : "off (scalar loops)";
   MESSAGE("libmvec batches: " << state);
+#if defined(SPECX_USE_LIBMVEC) && defined(__AVX2__) && !SPECX_COMPILING_CUDA && defined(__GLIBC__)
+  CHECK(core::vmath::vectorised);  // the build asked for them: they must be in use
+#endif
   std::mt19937 rng(11);
   std::uniform_real_distribution<double> ue(-2.0, 26.0), ux(-700.0, 700.0);
   for (int n : {1, 3, 4, 7, 8, 13, 64, 1001}) {
@@ -198,13 +203,13 @@ TEST_CASE("batched erfc and exp (core/vmath.hpp) match long-double references") 
     core::vmath::erfc(x.data(), y.data(), n);
     for (int i = 0; i < n; ++i) {
       const long double t = erfcl(static_cast<long double>(x[i]));
-      CHECK(std::abs(static_cast<long double>(y[i]) - t) <= 4 * eps_of<double>() * t);
+      CHECK(std::abs(static_cast<long double>(y[i]) - t) <= 8 * eps_of<double>() * t);
     }
     for (auto& v : x) v = ux(rng);
     core::vmath::exp(x.data(), z.data(), n);
     for (int i = 0; i < n; ++i) {
       const long double t = expl(static_cast<long double>(x[i]));
-      CHECK(std::abs(static_cast<long double>(z[i]) - t) <= 4 * eps_of<double>() * t);
+      CHECK(std::abs(static_cast<long double>(z[i]) - t) <= 8 * eps_of<double>() * t);
     }
     // In place, as the Gauss–Hermite factors call it.
     core::vmath::exp(x.data(), x.data(), n);

@@ -78,7 +78,7 @@ SPECX_HOST_DEVICE void pixel_integrated_gaussians(T mu, T sigma, int first, int 
   if (k <= 0) return;
   const T inv_sigma = T(1) / sigma;
 #if !SPECX_DEVICE_PASS
-  if constexpr (vmath::vectorised) {
+  if constexpr (vmath::batched<T>) {
     // The same edges, their erfc evaluated in batches (core/vmath.hpp).
     constexpr int chunk = 64;
     T a[chunk + 1], t[chunk + 1];

@@ -28,7 +28,7 @@ SPECX_HOST_DEVICE void gauss_hermite_pixel_factors(T c, T sigma, int first, int 
   T u[MaxN + 1], phi[MaxN + 1], h_prev[MaxN + 1], h[MaxN + 1], cur[MaxN + 1];
   for (int p = 0; p < ne; ++p) u[p] = (T(first + p) - c - T(0.5)) * inv_sigma;
 #if !SPECX_DEVICE_PASS
-  if constexpr (core::vmath::vectorised) {
+  if constexpr (core::vmath::batched<T>) {
     // φ(u) = exp(−u²/2)/√(2π), the exponentials in one batch (core/vmath.hpp).
     for (int p = 0; p < ne; ++p) phi[p] = T(-0.5) * u[p] * u[p];
     core::vmath::exp(phi, phi, ne);
