@@ -39,52 +39,53 @@ template <class T>
 inline constexpr bool batched = vectorised && std::is_same_v<T, double>;
 
 namespace detail {
-#if SPECX_VMATH_LIBMVEC
-inline constexpr int width = 4;
+// Each operation: its scalar form, and where libmvec is in use, its 4-wide form.
 struct erfc_op {
-  static void run(const double* x, double* y) { _mm256_storeu_pd(y, _ZGVdN4v_erfc(_mm256_loadu_pd(x))); }
+  template <class T>
+  static T one(T x) { return std::erfc(x); }
+#if SPECX_VMATH_LIBMVEC
+  static void four(const double* x, double* y) { _mm256_storeu_pd(y, _ZGVdN4v_erfc(_mm256_loadu_pd(x))); }
+#endif
 };
 struct exp_op {
-  static void run(const double* x, double* y) { _mm256_storeu_pd(y, _ZGVdN4v_exp(_mm256_loadu_pd(x))); }
-};
-/// Whole vectors, then the remainder through a zero-padded vector (f(0) is finite
-/// for both functions).
-template <class Op>
-void apply(const double* x, double* y, int n) {
-  int i = 0;
-  for (; i + width <= n; i += width) Op::run(x + i, y + i);
-  if (i < n) {
-    double bx[width] = {}, by[width];
-    for (int k = 0; k < n - i; ++k) bx[k] = x[i + k];
-    Op::run(bx, by);
-    for (int k = 0; k < n - i; ++k) y[i + k] = by[k];
-  }
-}
+  template <class T>
+  static T one(T x) { return std::exp(x); }
+#if SPECX_VMATH_LIBMVEC
+  static void four(const double* x, double* y) { _mm256_storeu_pd(y, _ZGVdN4v_exp(_mm256_loadu_pd(x))); }
 #endif
+};
+/// y[i] = Op(x[i]): for double with libmvec, whole vectors, then the remainder
+/// through a zero-padded vector (f(0) is finite for both functions); else scalar.
+template <class Op, class T>
+void apply(const T* x, T* y, int n) {
+#if SPECX_VMATH_LIBMVEC
+  if constexpr (std::is_same_v<T, double>) {
+    constexpr int width = 4;
+    int i = 0;
+    for (; i + width <= n; i += width) Op::four(x + i, y + i);
+    if (i < n) {
+      double bx[width] = {}, by[width];
+      for (int k = 0; k < n - i; ++k) bx[k] = x[i + k];
+      Op::four(bx, by);
+      for (int k = 0; k < n - i; ++k) y[i + k] = by[k];
+    }
+    return;
+  }
+#endif
+  for (int i = 0; i < n; ++i) y[i] = Op::one(x[i]);
+}
 }  // namespace detail
 
 /// y[i] = erfc(x[i]), i < n (x and y may be the same array).
 template <class T>
 void erfc(const T* x, T* y, int n) {
-#if SPECX_VMATH_LIBMVEC
-  if constexpr (std::is_same_v<T, double>) {
-    detail::apply<detail::erfc_op>(x, y, n);
-    return;
-  }
-#endif
-  for (int i = 0; i < n; ++i) y[i] = std::erfc(x[i]);
+  detail::apply<detail::erfc_op>(x, y, n);
 }
 
 /// y[i] = exp(x[i]), i < n (x and y may be the same array).
 template <class T>
 void exp(const T* x, T* y, int n) {
-#if SPECX_VMATH_LIBMVEC
-  if constexpr (std::is_same_v<T, double>) {
-    detail::apply<detail::exp_op>(x, y, n);
-    return;
-  }
-#endif
-  for (int i = 0; i < n; ++i) y[i] = std::exp(x[i]);
+  detail::apply<detail::exp_op>(x, y, n);
 }
 
 }  // namespace specx::core::vmath
