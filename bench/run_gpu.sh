@@ -17,7 +17,7 @@ export CMAKE_PREFIX_PATH=$prefix/usr
 export LD_LIBRARY_PATH=$prefix/usr/lib/x86_64-linux-gnu:${LD_LIBRARY_PATH:-}
 export PATH=/usr/local/cuda/bin:$PATH
 nvidia-smi -L | tee "$OUT/gpu.txt"
-meson setup build-gpu -Dcuda=enabled -Dbenchmarks=enabled -Dexamples=false 2>&1 | tail -20 | tee "$OUT/setup.log"
+meson setup build-gpu -Dcuda=enabled -Dgpu_tests=enabled -Dbenchmarks=enabled -Dexamples=false 2>&1 | tail -20 | tee "$OUT/setup.log"
 meson compile -C build-gpu 2>&1 | tail -40 | tee "$OUT/build.log"
 meson test -C build-gpu --print-errorlogs 2>&1 | tee "$OUT/test.log" | tail -40
 for b in build-gpu/bench/*-cuda; do
