@@ -10,7 +10,7 @@ status=0
 meson test -C "${SPECX_BUILD_DIR:-build}" --print-errorlogs --num-processes 2 || status=$?
 if [[ "${SPECX_SANITIZE:-1}" == 1 ]]; then
   # -O1, as the sanitizers' authors advise: at -O3, UBSan's checks made this build
-  # take three times as long to compile, for runs a third shorter.
+  # take about three times as long to compile, for runs about half as long.
   SPECX_BUILD_DIR=build-asan SPECX_MESON_ARGS="-Db_sanitize=address,undefined -Db_lundef=false -Doptimization=1 -Dcuda=disabled -Dbenchmarks=disabled -Dexamples=false" \
     bash scripts/build.sh
   # One OpenMP thread: GCC 12's libubsan can miss a suppression (tests/ubsan.supp)
