@@ -10,10 +10,12 @@
 // Shape errors are programming errors of the caller and throw invalid_argument.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <limits>
 #include <string>
 #include <type_traits>
+#include <vector>
 
 #include <Eigen/Dense>
 
@@ -187,15 +189,37 @@ void inv_sqrt(cpu, matrix_batch<const T> a, matrix_batch<T> out, int* info, T re
   detail::require(out.rows == a.rows && out.cols == a.cols && out.count == a.count, "inv_sqrt",
                   "output shape differs from input");
   const int nb = a.count;
-#pragma omp parallel for schedule(dynamic) if (nb > 1)
-  for (int k = 0; k < nb; ++k) {
-    if constexpr (std::is_same_v<T, double>) {
-      static thread_local detail::inv_sqrt_workspace ws;
-      if (detail::inv_sqrt_rational(a.matrix(k), a.rows, a.ld, out.matrix(k), out.ld, rel_cutoff, ws)) {
-        info[k] = 0;
-        continue;
+  // Double matrices go through the rational route in groups of `lanes`, their
+  // tridiagonalisations interleaved (one vector operation serves the group); a
+  // short last group repeats its last matrix. A matrix the route declines takes
+  // the eigen-decomposition below.
+  constexpr int lanes = detail::tridiag_lanes;
+  const int ngroup = std::is_same_v<T, double> && a.rows > 0 ? (nb + lanes - 1) / lanes : 0;
+  std::vector<char> done(static_cast<std::size_t>(nb), 0);
+  if constexpr (std::is_same_v<T, double>) {
+#pragma omp parallel for schedule(dynamic) if (ngroup > 1)
+    for (int g = 0; g < ngroup; ++g) {
+      static thread_local detail::inv_sqrt_workspace ws[lanes];
+      static thread_local detail::tridiag_lanes_workspace lw;
+      const double* src[lanes];
+      detail::inv_sqrt_workspace* wsp[lanes];
+      for (int l = 0; l < lanes; ++l) {
+        src[l] = a.matrix(std::min(g * lanes + l, nb - 1));
+        wsp[l] = &ws[l];
+      }
+      detail::tridiagonalize_lanes(src, a.rows, a.ld, wsp, lw);
+      for (int l = 0; l < lanes && g * lanes + l < nb; ++l) {
+        const int k = g * lanes + l;
+        if (detail::inv_sqrt_from_tridiagonal(a.rows, out.matrix(k), out.ld, rel_cutoff, ws[l])) {
+          info[k] = 0;
+          done[static_cast<std::size_t>(k)] = 1;
+        }
       }
     }
+  }
+#pragma omp parallel for schedule(dynamic) if (nb > 1)
+  for (int k = 0; k < nb; ++k) {
+    if (done[static_cast<std::size_t>(k)]) continue;
     auto A = detail::eigen_of(a, k);
     auto O = detail::eigen_of(out, k);
     Eigen::SelfAdjointEigenSolver<Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>> es(

@@ -403,13 +403,19 @@ struct fiber_covariance_fn {
   // first R − 1 values of k skip the rows they do not reach); each finished row
   // (÷ L[i+r, i+r]) enters the rows below it as their terms k = i + r. Per element
   // the operations and their order (k ascending) are those of the one-row form.
+  // The right-hand side of row i + r is e_i's row of E_f: 1 in column (i + r − fi)/nfib
+  // when the row is one of fiber fi's unknowns, else 0. Rows before fi are zero in Z
+  // (no column starts there), so the sums begin at row fi (they would add 0·l).
   template <int W, int R>
   SPECX_HOST_DEVICE static void substitute_block(double* zi, const double* Z, int zld, const double* ab, int ld, int i,
-                                                 int b, int jb) {
+                                                 int b, int jb, int fi, int nfib) {
     double a[R][W];
-    for (int r = 0; r < R; ++r)
-      for (int q = 0; q < W; ++q) a[r][q] = zi[static_cast<std::ptrdiff_t>(r) * zld + jb + q];
-    int kk = i - b > 0 ? i - b : 0;
+    for (int r = 0; r < R; ++r) {
+      const int t = i + r - fi;
+      const int unit = t % nfib == 0 ? t / nfib - jb : -1;
+      for (int q = 0; q < W; ++q) a[r][q] = q == unit ? 1.0 : 0.0;
+    }
+    int kk = i - b > fi ? i - b : fi;
     // Prologue: k < i + R − 1 − b is outside the band of the last rows.
     for (; kk < i && kk < i + R - 1 - b; ++kk) {
       const double* zk = Z + static_cast<std::ptrdiff_t>(kk) * zld + jb;
@@ -449,21 +455,23 @@ struct fiber_covariance_fn {
 
   // Column blocks of rows [i, i + R) whose active width is ja: full 32-wide
   // blocks, then one block of 8, 16, 24 or 32.
+  // Writes columns [0, cover(ja)) of the R rows: cover(ja) = ja rounded up to 8.
   template <int R>
   SPECX_HOST_DEVICE static void substitute_rows(double* zi, const double* Z, int zld, const double* ab, int ld,
-                                                  int i, int b, int ja) {
+                                                  int i, int b, int ja, int fi, int nfib) {
     int jb = 0;
-    for (; jb + 32 <= ja; jb += 32) substitute_block<32, R>(zi, Z, zld, ab, ld, i, b, jb);
+    for (; jb + 32 <= ja; jb += 32) substitute_block<32, R>(zi, Z, zld, ab, ld, i, b, jb, fi, nfib);
     const int rem = ja - jb;
     if (rem > 24)
-      substitute_block<32, R>(zi, Z, zld, ab, ld, i, b, jb);
+      substitute_block<32, R>(zi, Z, zld, ab, ld, i, b, jb, fi, nfib);
     else if (rem > 16)
-      substitute_block<24, R>(zi, Z, zld, ab, ld, i, b, jb);
+      substitute_block<24, R>(zi, Z, zld, ab, ld, i, b, jb, fi, nfib);
     else if (rem > 8)
-      substitute_block<16, R>(zi, Z, zld, ab, ld, i, b, jb);
+      substitute_block<16, R>(zi, Z, zld, ab, ld, i, b, jb, fi, nfib);
     else if (rem > 0)
-      substitute_block<8, R>(zi, Z, zld, ab, ld, i, b, jb);
+      substitute_block<8, R>(zi, Z, zld, ab, ld, i, b, jb, fi, nfib);
   }
+  SPECX_HOST_DEVICE static int cover(int ja) { return (ja + 7) / 8 * 8; }
 
   // One 8 × 8 tile of ZᵀZ: acc[q][l] = Σ_{i0 ≤ i < n} Z[i, jb + l]·Z[i, j2b + q],
   // stored to C[(j2b + q)·nw_max + jb + l] where jb + l ≤ j2b + q < nw (Z is zero
@@ -502,9 +510,10 @@ struct fiber_covariance_fn {
     double* C = cov + static_cast<std::ptrdiff_t>(t) * nw_max * nw_max;
     const bool ok = status[k] == 0;
     const int nw = ok ? p.nw : 0;
+    // The nw × nw block is written below (both triangles); the padding is the identity.
     for (int j = 0; j < nw_max; ++j) {
       double* cj = C + static_cast<std::ptrdiff_t>(j) * nw_max;
-      for (int i = 0; i < nw_max; ++i) cj[i] = 0;
+      for (int i = j < nw ? nw : 0; i < nw_max; ++i) cj[i] = 0;
       if (j >= nw) cj[j] = 1;
     }
     if (!ok) return;
@@ -512,22 +521,32 @@ struct fiber_covariance_fn {
     const double* ab = band + static_cast<std::ptrdiff_t>(k) * n_max * ld;
     double* Z = zws + static_cast<std::ptrdiff_t>(t) * n_max * zld;
     const int fi = p.keep0 - p.fib0 + c, nfib = p.nfib, n = p.n, b = ld - 1;
-    // Z = L⁻¹ E_f, four rows at a time. Every stored value beyond a row's active
-    // columns is an exact zero (by induction: (0 − Σ 0·l)/d), so the blocks may
-    // run past a row's ja.
-    for (int i = 0; i < n; ++i) {
-      double* zi = Z + static_cast<std::ptrdiff_t>(i) * zld;
-      for (int j = 0; j < zld; ++j) zi[j] = 0;
-      if (i >= fi && (i - fi) % nfib == 0) zi[(i - fi) / nfib] = 1;
-    }
+    // Z = L⁻¹ E_f from row fi on, four rows at a time. Every stored value beyond a
+    // row's active columns is an exact zero (by induction: (0 − Σ 0·l)/d), so the
+    // blocks may run past a row's ja. A group of rows writes columns
+    // [0, cover(ja)) and reads those columns of the b rows above it; where those
+    // rows were written to a smaller cover (the active width grows by one column
+    // every nfib rows), the gap is zeroed when the cover grows. Nothing else of Z
+    // is ever read, so the workspace needs no clearing.
+    int zc = 0;  // cover of the previous group
     for (int i = fi; i < n;) {
       const int rows = (i + 3 < n && b >= 3) ? 4 : 1;  // the last ≤ 3 rows (or b < 3): one at a time
       const int ja = (i + rows - 1 - fi) / nfib + 1;    // active columns of the last row
+      const int cv = cover(ja);
+      if (cv > zc) {
+        for (int r = i - b > fi ? i - b : fi; r < i; ++r) {
+          const int g0 = fi + (r - fi) / 4 * 4;
+          const int last = (b >= 3 && g0 + 3 < n) ? g0 + 3 : r;  // last row of r's group
+          double* zr = Z + static_cast<std::ptrdiff_t>(r) * zld;
+          for (int j = cover((last - fi) / nfib + 1); j < cv; ++j) zr[j] = 0;
+        }
+        zc = cv;
+      }
       double* zi = Z + static_cast<std::ptrdiff_t>(i) * zld;
       if (rows == 4)
-        substitute_rows<4>(zi, Z, zld, ab, ld, i, b, ja);
+        substitute_rows<4>(zi, Z, zld, ab, ld, i, b, ja, fi, nfib);
       else
-        substitute_rows<1>(zi, Z, zld, ab, ld, i, b, ja);
+        substitute_rows<1>(zi, Z, zld, ab, ld, i, b, ja, fi, nfib);
       i += rows;
     }
     // C[j2·nw_max + j] = Σ_i Z[i, j]·Z[i, j2] for j ≤ j2 < nw, by 8 × 8 tiles held
