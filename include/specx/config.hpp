@@ -26,6 +26,16 @@
 #define SPECX_DEVICE_PASS 0
 #endif
 
+// SPECX_WIDE_VECTORS: host code compiled by GCC for x86 may use 512-bit vectors in
+// this function where the target has them (GCC's default on AVX-512 targets is
+// 256-bit). It changes instruction width only, never the arithmetic or its order.
+// Put on register-tiled kernels that measured faster with it (docs/performance.md).
+#if defined(__GNUC__) && !defined(__clang__) && !SPECX_COMPILING_CUDA && (defined(__x86_64__) || defined(__i386__))
+#define SPECX_WIDE_VECTORS __attribute__((target("prefer-vector-width=512")))
+#else
+#define SPECX_WIDE_VECTORS
+#endif
+
 // Debug contracts (tier 2 of the error model, see docs/concepts.md): a violated
 // precondition is a programming error, not bad input. Active unless NDEBUG or
 // SPECX_NO_CONTRACTS is defined. Aborts with the expression, file and line; on a

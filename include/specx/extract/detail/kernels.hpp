@@ -407,7 +407,7 @@ struct fiber_covariance_fn {
   // when the row is one of fiber fi's unknowns, else 0. Rows before fi are zero in Z
   // (no column starts there), so the sums begin at row fi (they would add 0·l).
   template <int W, int R>
-  SPECX_HOST_DEVICE static void substitute_block(double* zi, const double* Z, int zld, const double* ab, int ld, int i,
+  SPECX_HOST_DEVICE SPECX_WIDE_VECTORS static void substitute_block(double* zi, const double* Z, int zld, const double* ab, int ld, int i,
                                                  int b, int jb, int fi, int nfib) {
     double a[R][W];
     for (int r = 0; r < R; ++r) {
@@ -457,7 +457,7 @@ struct fiber_covariance_fn {
   // blocks, then one block of 8, 16, 24 or 32.
   // Writes columns [0, cover(ja)) of the R rows: cover(ja) = ja rounded up to 8.
   template <int R>
-  SPECX_HOST_DEVICE static void substitute_rows(double* zi, const double* Z, int zld, const double* ab, int ld,
+  SPECX_HOST_DEVICE SPECX_WIDE_VECTORS static void substitute_rows(double* zi, const double* Z, int zld, const double* ab, int ld,
                                                   int i, int b, int ja, int fi, int nfib) {
     int jb = 0;
     for (; jb + 32 <= ja; jb += 32) substitute_block<32, R>(zi, Z, zld, ab, ld, i, b, jb, fi, nfib);
@@ -471,7 +471,7 @@ struct fiber_covariance_fn {
     else if (rem > 0)
       substitute_block<8, R>(zi, Z, zld, ab, ld, i, b, jb, fi, nfib);
   }
-  SPECX_HOST_DEVICE static int cover(int ja) { return (ja + 7) / 8 * 8; }
+  SPECX_HOST_DEVICE SPECX_WIDE_VECTORS static int cover(int ja) { return (ja + 7) / 8 * 8; }
 
   // One 8 × 8 tile of ZᵀZ: acc[q][l] = Σ_{i0 ≤ i < n} Z[i, jb + l]·Z[i, j2b + q],
   // stored to C[(j2b + q)·nw_max + jb + l] where jb + l ≤ j2b + q < nw (Z is zero
@@ -479,7 +479,8 @@ struct fiber_covariance_fn {
   // Eight named accumulator rows, the column loop innermost: one vector of
   // Z[i, jb..jb+8) times eight broadcasts per row (an acc[8][8] array makes GCC
   // vectorise across q with a permute per FMA).
-  SPECX_HOST_DEVICE void syrk_tile(double* C, const double* Z, int zld, int i0, int n, int jb, int j2b, int nw) const {
+  SPECX_HOST_DEVICE SPECX_WIDE_VECTORS void syrk_tile(double* C, const double* Z, int zld, int i0, int n, int jb, int j2b,
+                                                      int nw) const {
     double a0[8] = {}, a1[8] = {}, a2[8] = {}, a3[8] = {}, a4[8] = {}, a5[8] = {}, a6[8] = {}, a7[8] = {};
     for (int i = i0; i < n; ++i) {
       const double* __restrict u = Z + static_cast<std::ptrdiff_t>(i) * zld + jb;
@@ -504,7 +505,7 @@ struct fiber_covariance_fn {
     }
   }
 
-  SPECX_HOST_DEVICE void operator()(std::size_t t) const {
+  SPECX_HOST_DEVICE SPECX_WIDE_VECTORS void operator()(std::size_t t) const {
     const int k = items[2 * t], c = items[2 * t + 1];
     const patch_desc p = patches[k];
     double* C = cov + static_cast<std::ptrdiff_t>(t) * nw_max * nw_max;
