@@ -200,14 +200,13 @@ void inv_sqrt(cpu, matrix_batch<const T> a, matrix_batch<T> out, int* info, T re
 #pragma omp parallel for schedule(dynamic) if (ngroup > 1)
     for (int g = 0; g < ngroup; ++g) {
       static thread_local detail::inv_sqrt_workspace ws[lanes];
-      static thread_local detail::tridiag_lanes_workspace lw;
       const double* src[lanes];
       detail::inv_sqrt_workspace* wsp[lanes];
       for (int l = 0; l < lanes; ++l) {
         src[l] = a.matrix(std::min(g * lanes + l, nb - 1));
         wsp[l] = &ws[l];
       }
-      detail::tridiagonalize_lanes(src, a.rows, a.ld, wsp, lw);
+      detail::tridiagonalize_lanes(src, a.rows, a.ld, wsp, ws[0].lanes);
       for (int l = 0; l < lanes && g * lanes + l < nb; ++l) {
         const int k = g * lanes + l;
         if (detail::inv_sqrt_from_tridiagonal(a.rows, out.matrix(k), out.ld, rel_cutoff, ws[l])) {

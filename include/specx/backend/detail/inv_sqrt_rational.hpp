@@ -2,10 +2,10 @@
 // cpu backend's fast path for inv_sqrt (extraction's per-fiber decorrelation runs
 // it on ≈ 23 500 blocks of ≈ 71 × 71 per frame).
 //
-//   1. Householder tridiagonalisation A = Q T Qᵀ (own kernel: reads and updates
-//      the lower triangle only, each entry loaded once per step for both halves
-//      of the symmetric product; padded columns, so the vector loops run over
-//      whole groups of 8 rows).
+//   1. Householder tridiagonalisation A = Q T Qᵀ (own kernel, four matrices at
+//      once interleaved across the vector lanes: lower triangle only, each entry
+//      loaded once per step for its rank-2 update and both halves of the next
+//      step's symmetric product; Qᵀ accumulated four reflectors per pass).
 //   2. Spectrum bounds [m, M] of T: Gershgorin for M, Sturm sequences (8 shifts per
 //      pass, 3 passes, geometric bisection) for a verified lower bound m.
 //   3. x^(−1/2) = (2/π) ∫₀^∞ dt / (t² + x); substituting t = √m · sc(u | k) with
@@ -113,42 +113,24 @@ inline void inv_sqrt_nodes(double m, double M, int count, double* s, double* w) 
   }
 }
 
-/// y[i] = scale · Σ_{j0 ≤ j < j1} A[i + j·ld] x[j] for rows [r0, r1), r1 − r0 a
-/// multiple of 8: four columns at a time into four accumulator sets, so the FMA
-/// chains are independent.
-inline void gemv_rows8(const double* __restrict A, std::ptrdiff_t ld, int r0, int r1, int j0, int j1,
-                       const double* __restrict x, double* __restrict y, double scale) {
-  for (int i0 = r0; i0 < r1; i0 += 8) {
-    double a0[8] = {}, a1[8] = {}, a2[8] = {}, a3[8] = {};
-    int j = j0;
-    for (; j + 4 <= j1; j += 4) {
-      const double* __restrict c0 = A + j * ld + i0;
-      const double* __restrict c1 = c0 + ld;
-      const double* __restrict c2 = c1 + ld;
-      const double* __restrict c3 = c2 + ld;
-      const double x0 = x[j], x1 = x[j + 1], x2 = x[j + 2], x3 = x[j + 3];
-      for (int i = 0; i < 8; ++i) {
-        a0[i] += c0[i] * x0;
-        a1[i] += c1[i] * x1;
-        a2[i] += c2[i] * x2;
-        a3[i] += c3[i] * x3;
-      }
-    }
-    for (; j < j1; ++j) {
-      const double* __restrict c0 = A + j * ld + i0;
-      const double x0 = x[j];
-      for (int i = 0; i < 8; ++i) a0[i] += c0[i] * x0;
-    }
-    for (int i = 0; i < 8; ++i) y[i0 + i] = scale * ((a0[i] + a1[i]) + (a2[i] + a3[i]));
-  }
-}
+/// Scratch of tridiagonalize_lanes (reused across groups).
+struct tridiag_lanes_workspace {
+  std::vector<double> a, p, y;
+};
+
+/// Four doubles as one value of the compiler's vector extension (GCC and Clang;
+/// nvcc passes host code through): element-wise + − × are one SIMD instruction.
+/// Unaligned and may alias double, so it can be loaded from any double array.
+typedef double lane4 __attribute__((vector_size(32), aligned(8), may_alias));
+inline constexpr int tridiag_lanes = 4;
 
 /// Per-thread scratch of inv_sqrt_rational (reused across matrices), with the
 /// quadrature nodes of [1, κ_q] cached per κ_q = 2^(q/8): the upper bound M is
 /// rounded up to m·κ_q (≤ 9 % wider, about a third of a node), and the nodes of
 /// [m, m·κ_q] are m·s_j and √m·w_j.
 struct inv_sqrt_workspace {
-  std::vector<double> a, p, y, beta, d, e, s, w, piv, qiv, g, r, rows, f;
+  std::vector<double> p, d, e, s, w, piv, qiv, g, r, rows, f;
+  tridiag_lanes_workspace lanes;  // the interleaved reduction's scratch
   std::vector<int> end;
   std::vector<std::vector<double>> nodes;  // [q]: s_1..s_N, w_1..w_N of [1, 2^(q/8)]
   Eigen::MatrixXd tmp;
@@ -166,171 +148,16 @@ struct inv_sqrt_workspace {
   }
 };
 
-/// y[k+1..n) = A₂₂ v for the trailing block A₂₂ = A[k+1.., k+1..] of a symmetric
-/// matrix held in its lower triangle (column j, rows ≥ j; ld a multiple of 8,
-/// padding rows zero): each stored entry is read once and serves both products,
-/// y_i += a_ij v_j and y_j += a_ij v_i. Four columns at a time share the loads of
-/// y and v; their 4 × 4 diagonal triangle goes scalar, the rows below it run over
-/// a scalar prologue to the next group of 8, then whole groups.
-inline void symv_lower(const double* __restrict a, std::ptrdiff_t ld, int k, int n, const double* __restrict v,
-                       double* __restrict y) {
-  for (int i = k + 1; i < ld; ++i) y[i] = 0;
-  int j = k + 1;
-  for (; j + 4 <= n; j += 4) {
-    const double* __restrict c0 = a + j * ld;
-    const double* __restrict c1 = c0 + ld;
-    const double* __restrict c2 = c1 + ld;
-    const double* __restrict c3 = c2 + ld;
-    const double v0 = v[j], v1 = v[j + 1], v2 = v[j + 2], v3 = v[j + 3];
-    double t0 = 0, t1 = 0, t2 = 0, t3 = 0;
-    // The triangle rows j..j+3 (diagonals and the entries below them).
-    y[j] += c0[j] * v0;
-    y[j + 1] += c0[j + 1] * v0 + c1[j + 1] * v1;
-    y[j + 2] += c0[j + 2] * v0 + c1[j + 2] * v1 + c2[j + 2] * v2;
-    y[j + 3] += c0[j + 3] * v0 + c1[j + 3] * v1 + c2[j + 3] * v2 + c3[j + 3] * v3;
-    t0 += c0[j + 1] * v[j + 1] + c0[j + 2] * v[j + 2] + c0[j + 3] * v[j + 3];
-    t1 += c1[j + 2] * v[j + 2] + c1[j + 3] * v[j + 3];
-    t2 += c2[j + 3] * v[j + 3];
-    int i = j + 4;
-    for (; i < ld && (i & 7); ++i) {
-      const double vi = v[i];
-      y[i] += (c0[i] * v0 + c1[i] * v1) + (c2[i] * v2 + c3[i] * v3);
-      t0 += c0[i] * vi;
-      t1 += c1[i] * vi;
-      t2 += c2[i] * vi;
-      t3 += c3[i] * vi;
-    }
-    double s0[8] = {}, s1[8] = {}, s2[8] = {}, s3[8] = {};
-    for (; i < ld; i += 8)
-      for (int l = 0; l < 8; ++l) {
-        const double vi = v[i + l];
-        y[i + l] += (c0[i + l] * v0 + c1[i + l] * v1) + (c2[i + l] * v2 + c3[i + l] * v3);
-        s0[l] += c0[i + l] * vi;
-        s1[l] += c1[i + l] * vi;
-        s2[l] += c2[i + l] * vi;
-        s3[l] += c3[i + l] * vi;
-      }
-    for (int l = 0; l < 8; ++l) {
-      t0 += s0[l];
-      t1 += s1[l];
-      t2 += s2[l];
-      t3 += s3[l];
-    }
-    y[j] += t0;
-    y[j + 1] += t1;
-    y[j + 2] += t2;
-    y[j + 3] += t3;
-  }
-  for (; j < n; ++j) {
-    const double* __restrict c = a + j * ld;
-    const double vj = v[j];
-    double t = 0;
-    y[j] += c[j] * vj;
-    for (int i = j + 1; i < n; ++i) {
-      y[i] += c[i] * vj;
-      t += c[i] * v[i];
-    }
-    y[j] += t;
-  }
-}
 
-/// Householder tridiagonalisation of the n × n symmetric A (column-major, lda):
-/// on return ws.d, ws.e hold T and ws.p = Qᵀ with A = Q T Qᵀ (leading dimension
-/// n rounded up to 8, padding rows zero). The working copy has ld = n rounded up
-/// to 8 and is kept in its lower triangle only (symv_lower; the rank-2 updates
-/// touch rows ≥ j of column j, from the group of 8 holding j: rows above j in
-/// that group are dead upper-triangle storage, never read); the padding rows
-/// below n stay exactly zero (the reflector and A v are zero there).
-inline void tridiagonalize(const double* A, int n, int lda, inv_sqrt_workspace& ws) {
-  const int ld = (n + 7) & ~7;
-  ws.a.assign(static_cast<std::size_t>(ld) * n, 0.0);
-  ws.y.assign(static_cast<std::size_t>(ld), 0.0);
-  ws.beta.assign(static_cast<std::size_t>(n), 0.0);
-  ws.d.assign(static_cast<std::size_t>(n), 0.0);
-  ws.e.assign(static_cast<std::size_t>(n), 0.0);
-  double* a = ws.a.data();
-  double* __restrict y = ws.y.data();
-  for (int j = 0; j < n; ++j)
-    for (int i = j; i < n; ++i) a[static_cast<std::ptrdiff_t>(j) * ld + i] = A[static_cast<std::ptrdiff_t>(j) * lda + i];
-  for (int k = 0; k + 2 < n; ++k) {
-    double* __restrict x = a + static_cast<std::ptrdiff_t>(k) * ld;  // column k; becomes the reflector v
-    ws.d[static_cast<std::size_t>(k)] = x[k];
-    double sigma = 0;
-    for (int i = k + 2; i < n; ++i) sigma += x[i] * x[i];
-    if (sigma == 0) {  // already reduced: H = I
-      ws.e[static_cast<std::size_t>(k)] = x[k + 1];
-      continue;
-    }
-    // H = I − β v vᵀ with v[k+1] = 1 maps column k below the diagonal to μ e₁.
-    const double x0 = x[k + 1], mu = std::sqrt(x0 * x0 + sigma);
-    const double v0 = x0 <= 0 ? x0 - mu : -sigma / (x0 + mu);
-    const double beta = 2 * v0 * v0 / (sigma + v0 * v0);
-    const double inv = 1 / v0;
-    x[k + 1] = 1;
-    for (int i = k + 2; i < n; ++i) x[i] *= inv;
-    ws.e[static_cast<std::size_t>(k)] = mu;
-    ws.beta[static_cast<std::size_t>(k)] = beta;
-    const int r0 = (k + 1) & ~7;
-    for (int i = r0; i <= k; ++i) x[i] = 0;
-    // y = β A₂₂ v, w = y − (β/2)(yᵀv) v, A₂₂ −= v wᵀ + w vᵀ (lower triangle).
-    for (int i = r0; i <= k; ++i) y[i] = 0;
-    symv_lower(a, ld, k, n, x, y);
-    double yv = 0;
-    for (int i = k + 1; i < n; ++i) {
-      y[i] *= beta;
-      yv += y[i] * x[i];
-    }
-    const double h = 0.5 * beta * yv;
-    for (int i = k + 1; i < ld; ++i) y[i] -= h * x[i];
-    for (int j = k + 1; j < n; ++j) {
-      double* __restrict c = a + static_cast<std::ptrdiff_t>(j) * ld;
-      const double wj = y[j], vj = x[j];
-      for (int i = j & ~7; i < ld; ++i) c[i] -= x[i] * wj + y[i] * vj;
-    }
-  }
-  if (n >= 2) {
-    ws.d[static_cast<std::size_t>(n - 2)] = a[static_cast<std::ptrdiff_t>(n - 2) * ld + n - 2];
-    ws.e[static_cast<std::size_t>(n - 2)] = a[static_cast<std::ptrdiff_t>(n - 2) * ld + n - 1];
-  }
-  if (n >= 1) ws.d[static_cast<std::size_t>(n - 1)] = a[static_cast<std::ptrdiff_t>(n - 1) * ld + n - 1];
-  // P = Qᵀ = H_(n−3) ⋯ H_0, accumulated backward: P₂₂ −= β (P₂₂ v) vᵀ.
-  ws.p.assign(static_cast<std::size_t>(ld) * n, 0.0);
-  double* q = ws.p.data();
-  for (int i = 0; i < n; ++i) q[static_cast<std::ptrdiff_t>(i) * ld + i] = 1;
-  for (int k = n - 3; k >= 0; --k) {
-    const double beta = ws.beta[static_cast<std::size_t>(k)];
-    if (beta == 0) continue;
-    const double* __restrict v = a + static_cast<std::ptrdiff_t>(k) * ld;
-    const int r0 = (k + 1) & ~7;  // rows r0..k of P₂₂'s columns are exact zeros here
-    gemv_rows8(q, ld, r0, ld, k + 1, n, v, y, 1.0);
-    for (int j = k + 1; j < n; ++j) {
-      double* __restrict c = q + static_cast<std::ptrdiff_t>(j) * ld;
-      const double sj = beta * v[j];
-      for (int i = r0; i < ld; ++i) c[i] -= sj * y[i];
-    }
-  }
-}
-
-/// Scratch of tridiagonalize_lanes (reused across groups).
-struct tridiag_lanes_workspace {
-  std::vector<double> a, p, y;
-};
-
-/// Four doubles as one value of the compiler's vector extension (GCC and Clang;
-/// nvcc passes host code through): element-wise + − × are one SIMD instruction.
-/// Unaligned and may alias double, so it can be loaded from any double array.
-typedef double lane4 __attribute__((vector_size(32), aligned(8), may_alias));
-inline constexpr int tridiag_lanes = 4;
-
-/// The Householder tridiagonalisation of tridiagonalize for four matrices of the
-/// same order at once, interleaved: entry (i, j) of lane l at (j·n + i)·4 + l.
-/// Every operation is the same across lanes, so each is one 4-wide vector
-/// operation (lane4) with no horizontal sums and no remainder loops; the per-lane
-/// scalars (σ, μ, β) are lane4 values. A lane whose column is already reduced
-/// (σ = 0) takes β = 0 and v = e₁, which leaves its matrix and P unchanged, as
-/// the one-matrix kernel's skip does. On return ws[l]->d, e, p hold lane l's T and
-/// Qᵀ in tridiagonalize's layout. The sums run in a different order than
-/// tridiagonalize's, so the two agree to rounding, not bit for bit.
+/// Householder tridiagonalisation A = Q T Qᵀ of four symmetric matrices of the
+/// same order at once (lower triangles read; column-major, lda), interleaved:
+/// entry (i, j) of lane l at (j·n + i)·4 + l. Every operation is the same across
+/// lanes, so each is one 4-wide vector operation (lane4) with no horizontal sums
+/// and no remainder loops; the per-lane scalars (σ, μ, β) are lane4 values. A lane
+/// whose column is already reduced (σ = 0) takes β = 0 and v = e₁, which leaves its
+/// matrix and P unchanged. On return ws[l]->d, e hold lane l's T and ws[l]->p = Qᵀ
+/// (leading dimension n rounded up to 8, padding rows zero). The lanes are
+/// independent: one matrix may be passed in several (inv_sqrt_rational does).
 inline void tridiagonalize_lanes(const double* const* A, int n, int lda, inv_sqrt_workspace* const* ws,
                                  tridiag_lanes_workspace& lw) {
   constexpr int L = tridiag_lanes;
@@ -390,21 +217,22 @@ inline void tridiagonalize_lanes(const double* const* A, int n, int lda, inv_sqr
   // enters y' (four columns at a time, each entry serving both halves of the
   // symmetric product), so A is read once per step instead of twice.
   lane4* __restrict yn = ym;  // y of the next step (ym's first row; the P pass reuses it later)
+  // Column j's share of y += A v (lower triangle, rows ≥ j): y_i += a_ij v_j below
+  // the diagonal and y_j += Σ_i a_ij v_i, the entry serving both halves.
+  auto symv_column = [&](const lane4* __restrict c, int j, const lane4* __restrict v, lane4* __restrict yo) {
+    const lane4 vj = v[j];
+    lane4 t = zero;
+    yo[j] += c[j] * vj;
+    for (int i = j + 1; i < n; ++i) {
+      yo[i] += c[i] * vj;
+      t += c[i] * v[i];
+    }
+    yo[j] += t;
+  };
   if (n >= 3) {
     reflector(0);
-    const lane4* __restrict x = a;
     for (int i = 1; i < n; ++i) y[i] = zero;
-    for (int j = 1; j < n; ++j) {
-      const lane4* __restrict c = a + j * nn;
-      const lane4 vj = x[j];
-      lane4 t = zero;
-      y[j] += c[j] * vj;
-      for (int i = j + 1; i < n; ++i) {
-        y[i] += c[i] * vj;
-        t += c[i] * x[i];
-      }
-      y[j] += t;
-    }
+    for (int j = 1; j < n; ++j) symv_column(a + j * nn, j, a, y);
   }
   for (int k = 0; k + 2 < n; ++k) {
     const lane4* __restrict x = a + k * nn;
@@ -484,15 +312,7 @@ inline void tridiagonalize_lanes(const double* const* A, int n, int lda, inv_sqr
       lane4* __restrict c = a + j * nn;
       const lane4 wj = y[j], xj = x[j];
       for (int i = j; i < n; ++i) c[i] -= x[i] * wj + y[i] * xj;
-      if (!next) continue;
-      const lane4 vj = v2[j];
-      lane4 t = zero;
-      yn[j] += c[j] * vj;
-      for (int i = j + 1; i < n; ++i) {
-        yn[i] += c[i] * vj;
-        t += c[i] * v2[i];
-      }
-      yn[j] += t;
+      if (next) symv_column(c, j, v2, yn);
     }
     if (next)
       for (int i = k + 2; i < n; ++i) y[i] = yn[i];
@@ -626,11 +446,18 @@ inline bool inv_sqrt_from_tridiagonal(int n, double* out, int ldo, double rel_cu
 inline bool inv_sqrt_rational(const double* A, int n, int lda, double* out, int ldo, double rel_cutoff,
                               inv_sqrt_workspace& ws) {
   if (n <= 0) return false;
-  tridiagonalize(A, n, lda, ws);
+  // One matrix: the interleaved reduction with A in every lane.
+  const double* src[tridiag_lanes];
+  inv_sqrt_workspace* wsp[tridiag_lanes];
+  for (int l = 0; l < tridiag_lanes; ++l) {
+    src[l] = A;
+    wsp[l] = &ws;
+  }
+  tridiagonalize_lanes(src, n, lda, wsp, ws.lanes);
   return inv_sqrt_from_tridiagonal(n, out, ldo, rel_cutoff, ws);
 }
 
-/// Steps 2–5 on the tridiagonal form in ws (d, e, p as tridiagonalize leaves them).
+/// Steps 2–5 on the tridiagonal form in ws (d, e, p as tridiagonalize_lanes leaves them).
 inline bool inv_sqrt_from_tridiagonal(int n, double* out, int ldo, double rel_cutoff, inv_sqrt_workspace& ws) {
   if (n <= 0) return false;
   const double* d = ws.d.data();

@@ -407,8 +407,9 @@ struct fiber_covariance_fn {
   // when the row is one of fiber fi's unknowns, else 0. Rows before fi are zero in Z
   // (no column starts there), so the sums begin at row fi (they would add 0·l).
   template <int W, int R>
-  SPECX_HOST_DEVICE SPECX_WIDE_VECTORS static void substitute_block(double* zi, const double* Z, int zld, const double* ab, int ld, int i,
-                                                 int b, int jb, int fi, int nfib) {
+  SPECX_HOST_DEVICE SPECX_WIDE_VECTORS static void substitute_block(double* zi, const double* Z, int zld,
+                                                                    const double* ab, int ld, int i, int b, int jb,
+                                                                    int fi, int nfib) {
     double a[R][W];
     for (int r = 0; r < R; ++r) {
       const int t = i + r - fi;
@@ -457,8 +458,9 @@ struct fiber_covariance_fn {
   // blocks, then one block of 8, 16, 24 or 32.
   // Writes columns [0, cover(ja)) of the R rows: cover(ja) = ja rounded up to 8.
   template <int R>
-  SPECX_HOST_DEVICE SPECX_WIDE_VECTORS static void substitute_rows(double* zi, const double* Z, int zld, const double* ab, int ld,
-                                                  int i, int b, int ja, int fi, int nfib) {
+  SPECX_HOST_DEVICE SPECX_WIDE_VECTORS static void substitute_rows(double* zi, const double* Z, int zld,
+                                                                   const double* ab, int ld, int i, int b, int ja,
+                                                                   int fi, int nfib) {
     int jb = 0;
     for (; jb + 32 <= ja; jb += 32) substitute_block<32, R>(zi, Z, zld, ab, ld, i, b, jb, fi, nfib);
     const int rem = ja - jb;
@@ -471,7 +473,7 @@ struct fiber_covariance_fn {
     else if (rem > 0)
       substitute_block<8, R>(zi, Z, zld, ab, ld, i, b, jb, fi, nfib);
   }
-  SPECX_HOST_DEVICE SPECX_WIDE_VECTORS static int cover(int ja) { return (ja + 7) / 8 * 8; }
+  SPECX_HOST_DEVICE static int cover(int ja) { return (ja + 7) / 8 * 8; }
 
   // One 8 × 8 tile of ZᵀZ: acc[q][l] = Σ_{i0 ≤ i < n} Z[i, jb + l]·Z[i, j2b + q],
   // stored to C[(j2b + q)·nw_max + jb + l] where jb + l ≤ j2b + q < nw (Z is zero
@@ -529,17 +531,22 @@ struct fiber_covariance_fn {
     // rows were written to a smaller cover (the active width grows by one column
     // every nfib rows), the gap is zeroed when the cover grows. Nothing else of Z
     // is ever read, so the workspace needs no clearing.
+    // Rows go in groups of four from fi; the last ≤ 3 rows (or all, if b < 3) one at
+    // a time. A group writes the columns its last row needs.
+    auto group_last = [&](int r) {
+      const int g0 = fi + (r - fi) / 4 * 4;
+      return (b >= 3 && g0 + 3 < n) ? g0 + 3 : r;
+    };
+    auto written = [&](int last) { return cover((last - fi) / nfib + 1); };
     int zc = 0;  // cover of the previous group
     for (int i = fi; i < n;) {
-      const int rows = (i + 3 < n && b >= 3) ? 4 : 1;  // the last ≤ 3 rows (or b < 3): one at a time
-      const int ja = (i + rows - 1 - fi) / nfib + 1;    // active columns of the last row
-      const int cv = cover(ja);
+      const int rows = group_last(i) - i + 1;
+      const int ja = (i + rows - 1 - fi) / nfib + 1;  // active columns of the last row
+      const int cv = written(i + rows - 1);
       if (cv > zc) {
         for (int r = i - b > fi ? i - b : fi; r < i; ++r) {
-          const int g0 = fi + (r - fi) / 4 * 4;
-          const int last = (b >= 3 && g0 + 3 < n) ? g0 + 3 : r;  // last row of r's group
           double* zr = Z + static_cast<std::ptrdiff_t>(r) * zld;
-          for (int j = cover((last - fi) / nfib + 1); j < cv; ++j) zr[j] = 0;
+          for (int j = written(group_last(r)); j < cv; ++j) zr[j] = 0;
         }
         zc = cv;
       }
