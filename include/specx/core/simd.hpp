@@ -1,6 +1,7 @@
 // Four doubles as one value (one AVX register) for host kernels whose register
 // blocking is written out rather than left to the auto-vectoriser (used by the
-// redshift χ² kernel): GCC/Clang vector extensions when AVX
+// redshift χ² kernel), and eight (vw, one AVX-512 register, or vd without
+// AVX-512) for its load-bound R·T product: GCC/Clang vector extensions when AVX
 // is enabled; a plain struct with the same operations otherwise (without AVX,
 // 32-byte vectors would change the ABI). Host only: absent in device passes.
 #pragma once
@@ -57,6 +58,31 @@ inline vd where_nonzero(vd w, vd t) {
   return t;
 }
 inline double lane_sum(vd a) { return (a.v[0] + a.v[1]) + (a.v[2] + a.v[3]); }
+#endif
+/// Eight doubles (one AVX-512 register) where the target has them, else vd:
+/// for kernels bound by loads, where a wider vector halves them per element.
+#if (defined(__GNUC__) || defined(__clang__)) && defined(__AVX512F__)
+inline constexpr int wide_lanes = 8;
+using vw = double __attribute__((vector_size(64)));
+inline vw load_wide(const double* p) {
+  vw v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+inline void store_wide(double* p, vw v) { std::memcpy(p, &v, sizeof v); }
+inline vw zero_wide() { return vw{}; }
+inline double lane_sum_wide(vw a) {  // through memory: nvcc's host pass must not subscript vectors
+  double v[wide_lanes];
+  std::memcpy(v, &a, sizeof a);
+  return ((v[0] + v[1]) + (v[2] + v[3])) + ((v[4] + v[5]) + (v[6] + v[7]));
+}
+#else
+inline constexpr int wide_lanes = lanes;
+using vw = vd;
+inline vw load_wide(const double* p) { return load(p); }
+inline void store_wide(double* p, vw v) { store(p, v); }
+inline vw zero_wide() { return zero(); }
+inline double lane_sum_wide(vw a) { return lane_sum(a); }
 #endif
 }  // namespace specx::core::simd
 #endif

@@ -128,8 +128,9 @@ struct chi2_tile {
 ///    ntarget, idx % ntarget) or (idx, pair_target[idx]); M and y summed pixel by
 ///    pixel, Tb never stored (no scratch memory);
 ///  * host (tiles set, work item = one chi2_tile): per camera and chunk of kChunk
-///    pixels, Tb for one slot (register-blocked: 4 pixels × nbasis accumulators,
-///    one load of R per diagonal), then for every target of the tile the M and y
+///    pixels, Tb for one slot (register-blocked: two groups of simd::wide_lanes
+///    pixels × nbasis accumulators, one load of R per diagonal and group), then
+///    for every target of the tile the M and y
 ///    updates as 4-lane vector FMAs accumulated across chunks; lanes summed in a
 ///    fixed order at the end. Only pixels with w ≠ 0 contribute (a chunk whose Tb
 ///    holds a non-finite value masks them explicitly, as the device path skips them).
@@ -270,36 +271,52 @@ struct chi2_kernel {
   /// Tb = R T for pixels [i0, i0 + n) of one camera into tb[k][q] (q < n4 = n
   /// rounded up to kLanes; lanes past n hold the neighbouring pixels' values or
   /// 0 and are given weight 0). Each element sums d = 0 … nd−1 in order, as the
-  /// device path does. Returns whether every element of tb[·][0, n4) is finite.
+  /// device path does. Returns whether every element of tb[·][0, n4) is finite
+  /// (the interior path probes all the whole groups it forms: a non-finite
+  /// neighbour past n only sends the chunk to the masked accumulation, which
+  /// gives the same sums).
   template <int NB>
   static bool form_tb(const double* R, const double* T, long nw, int nd, long i0, long n, double (*tb)[kChunk]) {
-    using simd::vd;
+    using simd::vw;
+    constexpr long WL = simd::wide_lanes, G = 2 * WL;
     const long h = nd / 2;
     const long n4 = (n + kLanes - 1) / kLanes * kLanes;
-    if (i0 >= h && i0 + n4 + h <= nw) {  // interior: every j = i + h − d lies in [0, nw)
+    const long ng = (n + G - 1) / G * G;  // whole pairs of wide vectors
+    static_assert(kChunk % (2 * simd::wide_lanes) == 0, "a chunk is whole pairs of wide vectors");
+    if (i0 >= h && i0 + ng + h <= nw) {  // interior: every j = i + h − d lies in [0, nw)
+      // Two groups of WL pixels at a time: 2·NB independent sums, so the d loop
+      // runs at the loads' rate rather than one FMA latency per step; the wide
+      // vectors halve the loads per pixel where the target has them. Lanes past
+      // n hold neighbouring pixels (given weight 0 by accumulate_chunk).
       // Finiteness probe: Σ x·0 is NaN exactly when some x is ±inf or NaN; one
-      // vector add per 4 pixels on the loop-carried chain (the sum of the basis
+      // vector add per group on the loop-carried chain (the sum of the basis
       // rows first: inf + (−inf) is NaN too), not a scalar add per element.
-      vd probe = simd::zero();
-      for (long q = 0; q < n4; q += kLanes) {
-        vd a[NB];
+      vw probe = simd::zero_wide();
+      for (long q = 0; q < ng; q += G) {
+        vw a[NB], b[NB];
         SPECX_RS_HOST_UNROLL
-        for (int k = 0; k < NB; ++k) a[k] = simd::zero();
+        for (int k = 0; k < NB; ++k) a[k] = b[k] = simd::zero_wide();
         for (int d = 0; d < nd; ++d) {
           const long j = i0 + q + h - d;
-          const vd r = simd::load(R + static_cast<long>(d) * nw + j);
+          const double* Rd = R + static_cast<long>(d) * nw + j;
+          const vw r0 = simd::load_wide(Rd), r1 = simd::load_wide(Rd + WL);
           SPECX_RS_HOST_UNROLL
-          for (int k = 0; k < NB; ++k) a[k] += r * simd::load(T + static_cast<long>(k) * nw + j);
+          for (int k = 0; k < NB; ++k) {
+            const double* Tk = T + static_cast<long>(k) * nw + j;
+            a[k] += r0 * simd::load_wide(Tk);
+            b[k] += r1 * simd::load_wide(Tk + WL);
+          }
         }
-        vd sum = a[0];
+        vw sum = a[0] + b[0];
         SPECX_RS_HOST_UNROLL
         for (int k = 0; k < NB; ++k) {
-          simd::store(tb[k] + q, a[k]);
-          if (k > 0) sum += a[k];
+          simd::store_wide(tb[k] + q, a[k]);
+          simd::store_wide(tb[k] + q + WL, b[k]);
+          if (k > 0) sum += a[k] + b[k];
         }
-        probe += sum * simd::zero();
+        probe += sum * simd::zero_wide();
       }
-      return simd::lane_sum(probe) == 0;
+      return simd::lane_sum_wide(probe) == 0;
     }
     for (int k = 0; k < NB; ++k)
       for (long q = 0; q < n4; ++q) tb[k][q] = 0;
