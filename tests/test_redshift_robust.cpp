@@ -2,9 +2,11 @@
 // NaN/inf pixels, negative ivar, empty or unreadable template files, bad options.
 #include "testing.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <limits>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -203,3 +205,58 @@ TEST_CASE("redshift robustness: bad pixels and a target without data in the two-
     CHECK(std::abs(a.z - tr[t].z) / (1 + tr[t].z) < 0.0033);
   }
 }
+
+#if !defined(__CUDACC__)
+TEST_CASE("redshift χ² kernel: the host tiles' R·T equals the banded product at every chunk position") {
+  // Tb[k, i] = Σ_d R[d, i + h − d]·T[k, i + h − d] over 0 ≤ i + h − d < nw, formed
+  // by chunks of kChunk pixels: interior groups in wide vectors, the pixels near
+  // a camera's ends with the bounds checked. Cameras shorter than a group, than a
+  // chunk, and not a multiple of either, so that every chunk position occurs.
+  // Reference: the sum written out with std::fma in the same order (d ascending);
+  // the kernel's FMAs may be contracted or not depending on the target, so the
+  // bound is a few ulps of Σ|R·T| (4e-16), far below an indexing error's O(1).
+  using specx::redshift::detail::chi2_kernel;
+  constexpr int NB = 5, nd = 11, h = nd / 2;
+  std::mt19937 rng(5);
+  std::uniform_real_distribution<double> U(-1, 1);
+  for (const long nw : {7L, 29L, 128L, 131L, 300L, 2326L}) {
+    std::vector<double> R(static_cast<std::size_t>(nd * nw)), T(static_cast<std::size_t>(NB * nw));
+    for (auto& v : R) v = U(rng);
+    for (auto& v : T) v = U(rng);
+    double worst = 0;
+    bool all_finite = true;
+    for (long i0 = 0; i0 < nw; i0 += static_cast<long>(chi2_kernel::kChunk)) {
+      const long n = std::min<long>(static_cast<long>(chi2_kernel::kChunk), nw - i0);
+      alignas(64) double tb[NB][chi2_kernel::kChunk];
+      all_finite = chi2_kernel::form_tb<NB>(R.data(), T.data(), nw, nd, i0, n, tb) && all_finite;
+      for (int k = 0; k < NB; ++k)
+        for (long q = 0; q < n; ++q) {
+          const long i = i0 + q;
+          double s = 0, mag = 0;
+          for (int d = 0; d < nd; ++d) {
+            const long j = i + h - d;
+            if (j < 0 || j >= nw) continue;
+            s = std::fma(R[static_cast<std::size_t>(d * nw + j)], T[static_cast<std::size_t>(k * nw + j)], s);
+            mag += std::abs(R[static_cast<std::size_t>(d * nw + j)] * T[static_cast<std::size_t>(k * nw + j)]);
+          }
+          worst = std::max(worst, std::abs(tb[k][q] - s) / std::max(mag, 1e-300));
+        }
+    }
+    INFO("camera of " << nw << " pixels: worst |ΔTb| / Σ|R·T| = " << worst);
+    CHECK(all_finite);
+    CHECK(worst <= 4e-16);
+    // A non-finite template sample is reported by every chunk that uses it.
+    for (const long jbad : {0L, nw / 2, nw - 1}) {
+      auto Tbad = T;
+      Tbad[static_cast<std::size_t>(2 * nw + jbad)] = std::numeric_limits<double>::infinity();
+      for (long i0 = 0; i0 < nw; i0 += static_cast<long>(chi2_kernel::kChunk)) {
+        const long n = std::min<long>(static_cast<long>(chi2_kernel::kChunk), nw - i0);
+        if (jbad + h < i0 || jbad - h >= i0 + n) continue;  // no pixel of this chunk reads it
+        alignas(64) double tb[NB][chi2_kernel::kChunk];
+        INFO("camera " << nw << ", inf at " << jbad << ", chunk at " << i0);
+        CHECK_FALSE(chi2_kernel::form_tb<NB>(R.data(), Tbad.data(), nw, nd, i0, n, tb));
+      }
+    }
+  }
+}
+#endif

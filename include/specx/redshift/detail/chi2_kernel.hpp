@@ -272,9 +272,8 @@ struct chi2_kernel {
   /// rounded up to kLanes; lanes past n hold the neighbouring pixels' values or
   /// 0 and are given weight 0). Each element sums d = 0 … nd−1 in order, as the
   /// device path does. Returns whether every element of tb[·][0, n4) is finite
-  /// (the interior path probes all the whole groups it forms: a non-finite
-  /// neighbour past n only sends the chunk to the masked accumulation, which
-  /// gives the same sums).
+  /// (the interior groups are probed whole: a non-finite neighbour past n only
+  /// sends the chunk to the masked accumulation, which gives the same sums).
   template <int NB>
   static bool form_tb(const double* R, const double* T, long nw, int nd, long i0, long n, double (*tb)[kChunk]) {
     using simd::vw;
@@ -283,61 +282,75 @@ struct chi2_kernel {
     const long n4 = (n + kLanes - 1) / kLanes * kLanes;
     const long ng = (n + G - 1) / G * G;  // whole pairs of wide vectors
     static_assert(kChunk % (2 * simd::wide_lanes) == 0, "a chunk is whole pairs of wide vectors");
-    if (i0 >= h && i0 + ng + h <= nw) {  // interior: every j = i + h − d lies in [0, nw)
-      // Two groups of WL pixels at a time: 2·NB independent sums, so the d loop
-      // runs at the loads' rate rather than one FMA latency per step; the wide
-      // vectors halve the loads per pixel where the target has them. Lanes past
-      // n hold neighbouring pixels (given weight 0 by accumulate_chunk).
-      // Finiteness probe: Σ x·0 is NaN exactly when some x is ±inf or NaN; one
-      // vector add per group on the loop-carried chain (the sum of the basis
-      // rows first: inf + (−inf) is NaN too), not a scalar add per element.
-      vw probe = simd::zero_wide();
-      for (long q = 0; q < ng; q += G) {
-        vw a[NB], b[NB];
-        SPECX_RS_HOST_UNROLL
-        for (int k = 0; k < NB; ++k) a[k] = b[k] = simd::zero_wide();
-        for (int d = 0; d < nd; ++d) {
-          const long j = i0 + q + h - d;
-          const double* Rd = R + static_cast<long>(d) * nw + j;
-          const vw r0 = simd::load_wide(Rd), r1 = simd::load_wide(Rd + WL);
-          SPECX_RS_HOST_UNROLL
-          for (int k = 0; k < NB; ++k) {
-            const double* Tk = T + static_cast<long>(k) * nw + j;
-            a[k] += r0 * simd::load_wide(Tk);
-            b[k] += r1 * simd::load_wide(Tk + WL);
-          }
-        }
-        vw sum = a[0] + b[0];
+    // Groups [qlo, qhi) are interior (every j = i + h − d lies in [0, nw)): the
+    // whole chunk but near a camera's ends, whose pixels [0, qlo) and [qhi, n4)
+    // take the bounds-checked sums below.
+    const long qlo = i0 >= h ? 0 : (h - i0 + G - 1) / G * G;
+    const long qhi = std::min(ng, nw - h - i0 >= 0 ? (nw - h - i0) / G * G : 0);
+    // Two groups of WL pixels at a time: 2·NB independent sums, so the d loop
+    // runs at the loads' rate rather than one FMA latency per step; the wide
+    // vectors halve the loads per pixel where the target has them. Lanes past
+    // n hold neighbouring pixels (given weight 0 by accumulate_chunk).
+    // Finiteness probe: Σ x·0 is NaN exactly when some x is ±inf or NaN; one
+    // vector add per group on the loop-carried chain (the sum of the basis
+    // rows first: inf + (−inf) is NaN too), not a scalar add per element.
+    vw probe = simd::zero_wide();
+    for (long q = qlo; q < qhi; q += G) {
+      vw a[NB], b[NB];
+      SPECX_RS_HOST_UNROLL
+      for (int k = 0; k < NB; ++k) a[k] = b[k] = simd::zero_wide();
+      for (int d = 0; d < nd; ++d) {
+        const long j = i0 + q + h - d;
+        const double* Rd = R + static_cast<long>(d) * nw + j;
+        const vw r0 = simd::load_wide(Rd), r1 = simd::load_wide(Rd + WL);
         SPECX_RS_HOST_UNROLL
         for (int k = 0; k < NB; ++k) {
-          simd::store_wide(tb[k] + q, a[k]);
-          simd::store_wide(tb[k] + q + WL, b[k]);
-          if (k > 0) sum += a[k] + b[k];
+          const double* Tk = T + static_cast<long>(k) * nw + j;
+          a[k] += r0 * simd::load_wide(Tk);
+          b[k] += r1 * simd::load_wide(Tk + WL);
         }
-        probe += sum * simd::zero_wide();
       }
-      return simd::lane_sum_wide(probe) == 0;
-    }
-    for (int k = 0; k < NB; ++k)
-      for (long q = 0; q < n4; ++q) tb[k][q] = 0;
-    // (R x)_i = Σ_d res[d, i + h − d] x_{i + h − d}, for 0 ≤ i + h − d < nw.
-    for (int d = 0; d < nd; ++d) {
-      const long off = h - d;
-      const long ilo = std::max<long>(i0, -off);
-      const long ihi = std::min<long>(i0 + n, nw - off);
-      if (ihi <= ilo) continue;
-      const long len = ihi - ilo;
-      const double* Rd = R + static_cast<long>(d) * nw + (ilo + off);
+      vw sum = a[0] + b[0];
+      SPECX_RS_HOST_UNROLL
       for (int k = 0; k < NB; ++k) {
-        const double* Tk = T + static_cast<long>(k) * nw + (ilo + off);
-        double* tk = tb[k] + (ilo - i0);
-        for (long j = 0; j < len; ++j) tk[j] += Rd[j] * Tk[j];
+        simd::store_wide(tb[k] + q, a[k]);
+        simd::store_wide(tb[k] + q + WL, b[k]);
+        if (k > 0) sum += a[k] + b[k];
       }
+      probe += sum * simd::zero_wide();
     }
-    double probe = 0;
-    for (int k = 0; k < NB; ++k)
-      for (long q = 0; q < n4; ++q) probe += tb[k][q] * 0.0;
-    return probe == 0;
+    bool finite = simd::lane_sum_wide(probe) == 0;
+    // Pixels [p0, p1) of the chunk with the bounds checked (lanes from n on stay 0).
+    auto edge = [&](long p0, long p1) {
+      if (p1 <= p0) return;
+      for (int k = 0; k < NB; ++k)
+        for (long q = p0; q < p1; ++q) tb[k][q] = 0;
+      // (R x)_i = Σ_d res[d, i + h − d] x_{i + h − d}, for 0 ≤ i + h − d < nw.
+      for (int d = 0; d < nd; ++d) {
+        const long off = h - d;
+        const long ilo = std::max<long>(i0 + p0, -off);
+        const long ihi = std::min<long>(i0 + std::min(p1, n), nw - off);
+        if (ihi <= ilo) continue;
+        const long len = ihi - ilo;
+        const double* Rd = R + static_cast<long>(d) * nw + (ilo + off);
+        for (int k = 0; k < NB; ++k) {
+          const double* Tk = T + static_cast<long>(k) * nw + (ilo + off);
+          double* tk = tb[k] + (ilo - i0);
+          for (long j = 0; j < len; ++j) tk[j] += Rd[j] * Tk[j];
+        }
+      }
+      double pr = 0;
+      for (int k = 0; k < NB; ++k)
+        for (long q = p0; q < p1; ++q) pr += tb[k][q] * 0.0;
+      finite = finite && pr == 0;
+    };
+    if (qhi <= qlo) {
+      edge(0, n4);
+    } else {
+      edge(0, std::min(qlo, n4));
+      edge(qhi, n4);
+    }
+    return finite;
   }
 
   /// acc[0 .. NB(NB+1)/2) (packed M) and acc[NM .. NM+NB) (y), kLanes lanes each,
