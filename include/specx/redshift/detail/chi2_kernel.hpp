@@ -344,12 +344,8 @@ struct chi2_kernel {
         for (long q = p0; q < p1; ++q) pr += tb[k][q] * 0.0;
       finite = finite && pr == 0;
     };
-    if (qhi <= qlo) {
-      edge(0, n4);
-    } else {
-      edge(0, std::min(qlo, n4));
-      edge(qhi, n4);
-    }
+    edge(0, std::min(qlo, n4));
+    edge(std::max(qhi, qlo), n4);
     return finite;
   }
 
